@@ -1,0 +1,98 @@
+"""BYOL (Grill et al., 2020): online network + predictor regress an EMA target network.
+
+Collapse switches for question 6: ``predictor: false`` removes the predictor;
+``momentum_base`` sets the target's EMA rate, from 0 (target = online network, stop-grad)
+to 1 (target frozen at its random init). ``momentum_schedule: cosine`` raises it to 1
+over training as in the paper; ``constant`` holds it at ``momentum_base``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from lightly.loss import NegativeCosineSimilarity
+from lightly.models.modules.heads import BYOLPredictionHead, BYOLProjectionHead
+from lightly.models.utils import deactivate_requires_grad, update_momentum
+from torch import Tensor, nn
+
+from ssl_bench.config import Config, MethodConfig
+from ssl_bench.data.views import ViewSpec
+from ssl_bench.errors import UserError, unknown
+from ssl_bench.method import DataInfo, Method
+from ssl_bench.registry import METHODS
+from ssl_bench.schedules import cosine
+
+
+@dataclass
+class BYOLConfig(MethodConfig):
+    proj_hidden_dim: int = 1024  # paper: 4096; CPU scale
+    proj_output_dim: int = 128  # paper: 256
+    predictor: bool = True  # false: no predictor (collapses, BYOL Table 5b)
+    momentum_base: float = 0.99  # FACTS: tau_base = 0.99
+    momentum_schedule: str = "cosine"  # cosine: tau_base -> 1 (paper) | constant
+
+    def validate(self) -> None:
+        if not 0 <= self.momentum_base <= 1:
+            raise UserError(f"method.momentum_base must be in [0, 1], got {self.momentum_base}")
+        if self.momentum_schedule not in ("cosine", "constant"):
+            raise unknown(
+                "method.momentum_schedule", self.momentum_schedule, ("cosine", "constant")
+            )
+
+
+RECIPE = {
+    "optim": {"name": "sgd", "lr": 0.3, "weight_decay": 5e-4, "warmup_epochs": 1.0},
+}
+
+
+@METHODS.register(
+    "byol", "BYOL: predictor + EMA target network, no negatives", config=BYOLConfig, recipe=RECIPE
+)
+class BYOL(Method):
+    def __init__(self, cfg: Config, info: DataInfo) -> None:
+        super().__init__(cfg, info)
+        m: BYOLConfig = cfg.method  # type: ignore[assignment]
+        self.projection_head = BYOLProjectionHead(
+            self.backbone.dim, m.proj_hidden_dim, m.proj_output_dim
+        )
+        self.prediction_head: nn.Module = (
+            BYOLPredictionHead(m.proj_output_dim, m.proj_hidden_dim, m.proj_output_dim)
+            if m.predictor
+            else nn.Identity()
+        )
+        self.target_backbone = copy.deepcopy(self.backbone)
+        self.target_projection_head = copy.deepcopy(self.projection_head)
+        deactivate_requires_grad(self.target_backbone)
+        deactivate_requires_grad(self.target_projection_head)
+        self.criterion = NegativeCosineSimilarity()
+        self.m = m
+
+    def views(self) -> list[ViewSpec]:
+        # FACTS: view 1 blur p=1.0, solarise p=0; view 2 blur p=0.1, solarise p=0.2.
+        return [ViewSpec(blur_p=1.0, solarize_p=0.0), ViewSpec(blur_p=0.1, solarize_p=0.2)]
+
+    def embed_head(self, x: Tensor) -> Tensor:
+        return self.projection_head(self.backbone(x))
+
+    def momentum(self, step: int, total_steps: int) -> float:
+        if self.m.momentum_schedule == "constant":
+            return self.m.momentum_base
+        return cosine(step, total_steps, self.m.momentum_base, 1.0)
+
+    def training_step(
+        self, views: list[Tensor], labels: Tensor, step: int, total_steps: int
+    ) -> dict[str, Tensor]:
+        p0, p1 = (self.prediction_head(self.embed_head(v)) for v in views)  # (B, d) each
+        with torch.no_grad():
+            z0, z1 = (self.target_projection_head(self.target_backbone(v)) for v in views)
+        # Symmetric 2 - 2 cos, averaged over the two directions: 0 when aligned.
+        loss = 2 + self.criterion(p0, z1) + self.criterion(p1, z0)
+        return {"loss": loss, "tau": torch.tensor(self.momentum(step, total_steps))}
+
+    @torch.no_grad()
+    def after_optimizer_step(self, step: int, total_steps: int) -> None:
+        tau = self.momentum(step, total_steps)
+        update_momentum(self.backbone, self.target_backbone, tau)
+        update_momentum(self.projection_head, self.target_projection_head, tau)

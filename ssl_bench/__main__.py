@@ -1,0 +1,3 @@
+from ssl_bench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,178 @@
+"""The `ssl-bench` command line.
+
+Bad input ends with one line on stderr that names the problem and the valid choices,
+and a non-zero exit; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ssl_bench.errors import UserError
+
+EXIT_USER, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_BUG = 2, 3, 130, 1
+
+# Flag -> (section, key). Flags default to None so they never override a config file.
+FLAGS = {
+    "dataset": ("data", "name"),
+    "data_dir": ("data", "data_dir"),
+    "backbone": ("model", "backbone"),
+    "batch_size": ("train", "batch_size"),
+    "epochs": ("train", "epochs"),
+    "lr": ("optim", "lr"),
+    "seed": ("train", "seed"),
+    "device": ("train", "device"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+
+    p = argparse.ArgumentParser(
+        prog="ssl-bench",
+        description="Train, evaluate and compare self-supervised learning methods. "
+        "Runs offline on an embedded dataset by default.",
+        parents=[common],
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser(
+        "run",
+        parents=[common],
+        help="train one method and evaluate it",
+        description="Train METHOD, evaluate its frozen features and write a run "
+        "folder (config.yaml, metrics.jsonl, checkpoints/last.pt, summary.json). "
+        "Settings are layered: defaults < the method's recipe < --config FILE < "
+        "flags < --set.",
+    )
+    r.add_argument("method", help="method or baseline name (see `ssl-bench list`)")
+    r.add_argument("--config", metavar="FILE", help="YAML file with config sections")
+    r.add_argument("--dataset", help="dataset name (default: shapes, generated offline)")
+    r.add_argument("--data-dir", help="folder holding a real dataset")
+    r.add_argument(
+        "--download",
+        action="store_true",
+        help="allow downloading a real dataset into --data-dir (off by default)",
+    )
+    r.add_argument("--backbone", help="backbone name (default: small_cnn)")
+    r.add_argument("--batch-size", type=int, help="images per optimiser step")
+    r.add_argument("--epochs", type=int, help="training epochs")
+    r.add_argument("--lr", type=float, help="base learning rate at batch size 256")
+    r.add_argument("--seed", type=int, help="training seed (splits stay fixed)")
+    r.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
+    r.add_argument("--out", type=Path, help="run folder (default: runs/METHOD-TIMESTAMP)")
+    r.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=V",
+        help="override any config key, e.g. --set data.train_size=2000 (repeatable)",
+    )
+    r.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
+    )
+    r.add_argument("--no-eval", action="store_true", help="skip the final evaluation")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+
+    ls = sub.add_parser("list", parents=[common], help="list methods, backbones and datasets")
+    ls.add_argument("kind", nargs="?", choices=["methods", "backbones", "datasets"])
+    return p
+
+
+def resolve_config(args: argparse.Namespace):  # noqa: ANN201
+    from ssl_bench.config import build_config, load_yaml
+    from ssl_bench.method import method_config_class, method_recipe
+
+    flags: dict[str, dict[str, Any]] = {}
+    for flag, (section, key) in FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            flags.setdefault(section, {})[key] = value
+    if args.download:
+        flags.setdefault("data", {})["download"] = True
+    if args.no_eval:
+        flags.setdefault("eval", {})["enabled"] = False
+    if args.no_progress:
+        flags.setdefault("train", {})["progress"] = False
+    file_values = load_yaml(args.config) if args.config else None
+    return build_config(
+        args.method,
+        method_config_class(args.method),
+        method_recipe(args.method),
+        file_values,
+        flags,
+        args.overrides,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from ssl_bench.runner import format_summary, run
+
+    cfg = resolve_config(args)
+    if args.print_config:
+        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+        return 0
+    summary = run(cfg, args.out, resume=args.resume)
+    print(format_summary(summary))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from ssl_bench.registry import BACKBONES, DATASETS, METHODS
+
+    for kind, reg in (("methods", METHODS), ("backbones", BACKBONES), ("datasets", DATASETS)):
+        if args.kind in (None, kind):
+            print(f"{kind}:")
+            entries = reg.entries()
+            width = max(len(e.name) for e in entries)
+            for e in entries:
+                print(f"  {e.name.ljust(width)}  {e.description}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        _parser().print_help()
+        return EXIT_USER
+    handler = {"run": cmd_run, "list": cmd_list}[args.command]
+    try:
+        return handler(args)
+    except UserError as err:
+        if args.debug:
+            raise
+        print(f"ssl-bench: error: {err}", file=sys.stderr)
+        return EXIT_USER
+    except KeyboardInterrupt:
+        print(
+            "ssl-bench: interrupted; the last epoch's checkpoint is kept, continue with --resume",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except Exception as err:  # a bug, or a failure we did not anticipate
+        from ssl_bench.trainer import Diverged
+
+        if isinstance(err, Diverged) and not args.debug:
+            print(f"ssl-bench: error: {err}", file=sys.stderr)
+            return EXIT_DIVERGED
+        if args.debug:
+            raise
+        first = str(err).splitlines()[0] if str(err) else ""
+        print(
+            f"ssl-bench: internal error: {type(err).__name__}: {first} "
+            f"(rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_BUG
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,391 @@
+"""Typed configuration: dataclasses with defaults, YAML files, CLI flags and ``--set``.
+
+A config has the sections ``data``, ``aug``, ``model``, ``method``, ``optim``, ``train``
+and ``eval``. The ``method`` section's schema belongs to the method: each method
+registers a subclass of :class:`MethodConfig` with its own hyperparameters.
+
+Values are layered: dataclass defaults < the method's registered recipe < a YAML file
+< CLI flags < ``--set section.key=value``. Every layer is type-checked against the
+dataclass fields and an unknown key is rejected with the closest valid key suggested.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ssl_bench.errors import UserError, suggest, unknown
+
+
+@dataclass
+class DataConfig:
+    name: str = "shapes"
+    data_dir: str | None = None  # where real datasets live; never downloaded unless `download`
+    download: bool = False  # explicit opt-in to fetch a real dataset into data_dir
+    image_size: int = 32
+    train_size: int = 5000  # 0 = every available image (real datasets)
+    val_size: int = 1000
+    test_size: int = 1000  # 0 = the whole official test split (real datasets)
+    split_seed: int = 0  # fixes the splits, independently of the training seed
+    use_unlabeled: bool = False  # stl10: pre-train on train + unlabeled
+
+    def validate(self) -> None:
+        from ssl_bench.registry import DATASETS
+
+        DATASETS.get(self.name)  # fails with the valid choices
+        _check(self.image_size >= 8, f"data.image_size must be >= 8, got {self.image_size}")
+        for key in ("train_size", "val_size", "test_size"):
+            value = getattr(self, key)
+            _check(value >= 0, f"data.{key} must be >= 0, got {value}")
+
+
+@dataclass
+class AugConfig:
+    """Switches and strengths of the view transforms, shared by every view of a method.
+
+    Each switch turns one transform off in every view, which is what the
+    augmentation-removal ablation (BYOL Fig. 3b) needs. Per-view probabilities (BYOL's
+    asymmetric blur/solarise) are declared by the method.
+    """
+
+    crop: bool = True
+    # FACTS: crop scale (0.08, 1) on ImageNet. On 32 px `shapes` a crop of 8% of the
+    # image often misses the object entirely, so the CPU default starts at 0.2.
+    crop_min_scale: float = 0.2
+    crop_max_scale: float = 1.0
+    flip: bool = True
+    color_jitter: bool = True
+    brightness: float = 0.4  # FACTS (BYOL/SimCLR): (0.4, 0.4, 0.2, 0.1), p = 0.8
+    contrast: float = 0.4
+    saturation: float = 0.2
+    hue: float = 0.1
+    grayscale: bool = True
+    blur: bool = True
+    blur_sigma_min: float = 0.1
+    blur_sigma_max: float = 2.0
+    blur_kernel: int = 0  # 0 = about 10% of the view size, odd (BYOL: 23 px at 224 px)
+    solarize: bool = True
+
+    def validate(self) -> None:
+        lo, hi = self.crop_min_scale, self.crop_max_scale
+        _check(
+            0 < lo <= hi <= 1,
+            f"aug.crop_min_scale/crop_max_scale need 0 < min <= max <= 1, got {lo}, {hi}",
+        )
+        for key in ("brightness", "contrast", "saturation"):
+            _check(getattr(self, key) >= 0, f"aug.{key} must be >= 0")
+        _check(0 <= self.hue <= 0.5, f"aug.hue must be in [0, 0.5], got {self.hue}")
+        _check(
+            0 < self.blur_sigma_min <= self.blur_sigma_max,
+            "aug.blur_sigma_min/max need 0 < min <= max",
+        )
+        _check(
+            self.blur_kernel == 0 or (self.blur_kernel % 2 == 1 and self.blur_kernel > 0),
+            f"aug.blur_kernel must be 0 (auto) or a positive odd number, got {self.blur_kernel}",
+        )
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "small_cnn"
+    width: int = 32  # small_cnn: channels of the first stage (doubled per stage)
+    patch_size: int = 0  # ViTs: 0 = image_size // 8 (4 px at 32 px), at most 16 px
+    depth: int = 0  # ViTs: number of blocks; 0 = the architecture's standard depth (12)
+
+    def validate(self) -> None:
+        from ssl_bench.registry import BACKBONES
+
+        BACKBONES.get(self.backbone)  # fails with the valid choices
+        _check(self.width >= 1, f"model.width must be >= 1, got {self.width}")
+        _check(self.patch_size >= 0, f"model.patch_size must be >= 0, got {self.patch_size}")
+        _check(self.depth >= 0, f"model.depth must be >= 0, got {self.depth}")
+
+
+@dataclass
+class MethodConfig:
+    """Base of every method's hyperparameters; ``name`` selects the method."""
+
+    name: str = ""
+
+    def validate(self) -> None:
+        pass
+
+
+OPTIMIZERS = ("sgd", "adamw", "lars")
+LR_SCALING = ("linear", "sqrt", "none")
+
+
+@dataclass
+class OptimConfig:
+    name: str = "sgd"  # sgd | adamw | lars (lightly's LARS)
+    lr: float = 0.06  # base learning rate at batch size 256, see lr_scaling
+    lr_scaling: str = "linear"  # effective lr = lr * (batch/256) [linear] or sqrt(batch/256)
+    momentum: float = 0.9  # sgd, lars
+    betas: tuple[float, float] = (0.9, 0.999)  # adamw
+    weight_decay: float = 5e-4  # never applied to norm layers and biases
+    weight_decay_end: float | None = None  # cosine schedule to this value (DINO); None = constant
+    warmup_epochs: float = 1.0
+    min_lr_ratio: float = 0.0  # final lr as a fraction of the peak lr
+
+    def validate(self) -> None:
+        if self.name not in OPTIMIZERS:
+            raise unknown("optimizer", self.name, OPTIMIZERS)
+        if self.lr_scaling not in LR_SCALING:
+            raise unknown("optim.lr_scaling", self.lr_scaling, LR_SCALING)
+        _check(self.lr > 0, f"optim.lr must be > 0, got {self.lr}")
+        _check(self.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {self.weight_decay}")
+        _check(
+            self.warmup_epochs >= 0, f"optim.warmup_epochs must be >= 0, got {self.warmup_epochs}"
+        )
+        _check(0 <= self.min_lr_ratio <= 1, "optim.min_lr_ratio must be in [0, 1]")
+        _check(0 <= self.momentum < 1, f"optim.momentum must be in [0, 1), got {self.momentum}")
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 256  # per optimiser step, summed over ranks and accumulation steps
+    accum_steps: int = 1  # gradient accumulation; EMA updates once per real optimiser step
+    seed: int = 0
+    device: str = "auto"  # auto = cuda if available, else cpu
+    precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU
+    log_every: int = 10  # optimiser steps between metrics.jsonl lines
+    knn_monitor: bool = True  # cheap kNN on the val split after each epoch
+    knn_monitor_size: int = 2000  # train images in the monitor's memory bank
+    progress: bool = True  # tqdm progress bar
+    threads: int = 0  # CPU threads for torch; 0 = torch's default
+
+    def validate(self) -> None:
+        _check(self.epochs > 0, f"train.epochs must be > 0, got {self.epochs}")
+        _check(self.batch_size >= 2, f"train.batch_size must be >= 2, got {self.batch_size}")
+        _check(self.accum_steps >= 1, f"train.accum_steps must be >= 1, got {self.accum_steps}")
+        _check(
+            self.batch_size % self.accum_steps == 0,
+            f"train.batch_size ({self.batch_size}) must be divisible by train.accum_steps "
+            f"({self.accum_steps})",
+        )
+        _check(self.log_every >= 1, f"train.log_every must be >= 1, got {self.log_every}")
+        _check(self.threads >= 0, f"train.threads must be >= 0, got {self.threads}")
+        if self.precision not in PRECISIONS:
+            raise unknown("train.precision", self.precision, PRECISIONS)
+        base = self.device.split(":")[0]
+        if base not in ("auto", "cpu", "cuda", "mps"):
+            raise unknown("device", self.device, ("auto", "cpu", "cuda", "cuda:N", "mps"))
+
+
+@dataclass
+class EvalConfig:
+    enabled: bool = True  # evaluate at the end of `run`
+    knn_k: int = 20  # DINO protocol: k = 20, T = 0.07 on l2-normalised features
+    knn_t: float = 0.07
+    batch_size: int = 512  # feature extraction batch
+
+    def validate(self) -> None:
+        _check(self.knn_k >= 1, f"eval.knn_k must be >= 1, got {self.knn_k}")
+        _check(self.knn_t > 0, f"eval.knn_t must be > 0, got {self.knn_t}")
+        _check(self.batch_size >= 1, f"eval.batch_size must be >= 1, got {self.batch_size}")
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    aug: AugConfig = field(default_factory=AugConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def validate(self) -> None:
+        for f in fields(self):
+            getattr(self, f.name).validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+
+SECTIONS = tuple(f.name for f in fields(Config))
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise UserError(message)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples -> lists so that the YAML dump stays plain."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _coerce(path: str, annotation: Any, value: Any) -> Any:
+    """Check ``value`` against a field's type; ints are accepted for floats."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(path, inner[0], value)
+    if origin is tuple:
+        args = typing.get_args(annotation)
+        if not isinstance(value, list | tuple) or len(value) != len(args):
+            raise UserError(f"{path} expects a list of {len(args)} values, got {value!r}")
+        return tuple(_coerce(f"{path}[{i}]", a, v) for i, (a, v) in enumerate(zip(args, value)))
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif annotation is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # PyYAML reads "1e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif annotation is str:
+        if isinstance(value, str):
+            return value
+    else:
+        raise TypeError(f"unsupported config type {annotation} at {path}")
+    name = getattr(annotation, "__name__", str(annotation))
+    raise UserError(f"{path} expects {name}, got {value!r}")
+
+
+def parse_value(text: str, annotation: Any) -> Any:
+    """Turn the text of ``--set key=value`` into a value for a field of ``annotation``."""
+    if annotation is str:
+        return text
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and str in typing.get_args(
+        annotation
+    ):
+        return None if text.lower() in ("null", "none", "~") else text
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def field_types(section: Any) -> dict[str, Any]:
+    """``{field name: resolved type}`` of a config dataclass (instance or class)."""
+    cls = section if isinstance(section, type) else type(section)
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in fields(cls)}
+
+
+def merge(cfg: Config, updates: dict[str, Any], origin: str) -> None:
+    """Apply ``{section: {key: value}}`` to ``cfg`` in place, type-checked.
+
+    ``origin`` names where the values came from, for error messages.
+    """
+    if not isinstance(updates, dict):
+        raise UserError(f"{origin}: expected a mapping of sections, got {type(updates).__name__}")
+    for section, values in updates.items():
+        if section not in SECTIONS:
+            raise UserError(
+                f"{origin}: unknown config section '{section}'{suggest(section, SECTIONS)}; "
+                f"valid sections: {', '.join(SECTIONS)}"
+            )
+        if not isinstance(values, dict):
+            raise UserError(f"{origin}: section '{section}' must be a mapping")
+        target = getattr(cfg, section)
+        types_ = field_types(target)
+        for key, value in values.items():
+            if key not in types_:
+                raise UserError(
+                    f"{origin}: unknown key '{section}.{key}'"
+                    f"{suggest(key, types_)}; valid keys: {', '.join(types_)}"
+                )
+            if section == "method" and key == "name" and value != cfg.method.name:
+                raise UserError(
+                    f"{origin}: method.name is '{value}' but the method being run is "
+                    f"'{cfg.method.name}'"
+                )
+            setattr(target, key, _coerce(f"{section}.{key}", types_[key], value))
+
+
+def parse_set(items: list[str]) -> dict[str, dict[str, str]]:
+    """``["optim.lr=0.1", ...]`` -> ``{"optim": {"lr": "0.1"}}`` (values still text)."""
+    out: dict[str, dict[str, str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not name:
+            raise UserError(f"--set expects section.key=value, got '{item}'")
+        out.setdefault(section, {})[name] = value
+    return out
+
+
+def typed_set(cfg: Config, items: list[str]) -> dict[str, dict[str, Any]]:
+    """Parse ``--set`` items, reading each value as the type of its field."""
+    raw = parse_set(items)
+    typed: dict[str, dict[str, Any]] = {}
+    for section, values in raw.items():
+        types_ = field_types(getattr(cfg, section)) if section in SECTIONS else {}
+        typed[section] = {k: parse_value(v, types_.get(k, Any)) for k, v in values.items()}
+    return typed
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file; a missing or malformed file is a UserError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise UserError(
+            f"config file {path} is not valid YAML: {str(err).splitlines()[0]}"
+        ) from None
+    return data or {}
+
+
+def build_config(
+    method: str,
+    method_cls: type[MethodConfig],
+    recipe: dict[str, Any] | None = None,
+    file_values: dict[str, Any] | None = None,
+    flag_values: dict[str, Any] | None = None,
+    set_items: list[str] | None = None,
+) -> Config:
+    """Resolve a config from its layers (see module docstring) and validate it."""
+    cfg = Config(method=method_cls(name=method))
+    for values, origin in (
+        (recipe, f"recipe of method '{method}'"),
+        (file_values, "config file"),
+        (flag_values, "command line"),
+    ):
+        if values:
+            merge(cfg, values, origin)
+    if set_items:
+        merge(cfg, typed_set(cfg, set_items), "--set")
+    cfg.validate()
+    return cfg
+
+
+def diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested dicts."""
+    keys = sorted(set(a) | set(b))
+    out: list[str] = []
+    for k in keys:
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += diff(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            out.append(f"{prefix}{k}")
+    return out

@@ -1,0 +1,157 @@
+"""Views on the training device: what a method asks for, and the engine that makes them.
+
+A method declares its views as :class:`ViewSpec` objects (probabilities per transform,
+output size, crop scale). :func:`resolve_views` applies the run's ``aug`` switches, so
+that turning a transform off in the config turns it off in every view of every method.
+:class:`ViewGenerator` turns a uint8 batch into float views: all views that share a spec
+(two SimCLR views, six DINO local crops) are made in one batched pass, with every random
+parameter drawn per sample from the trainer's generator, and no per-sample Python loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor
+
+from ssl_bench.config import AugConfig
+from ssl_bench.data import ops
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """One kind of view. ``size`` None = the dataset's image size; ``crop_scale`` None =
+    the run's ``aug.crop_min_scale..crop_max_scale``."""
+
+    size: int | None = None
+    crop_scale: tuple[float, float] | None = None
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    flip_p: float = 0.5
+    jitter_p: float = 0.8
+    brightness: float = 0.4
+    contrast: float = 0.4
+    saturation: float = 0.2
+    hue: float = 0.1
+    gray_p: float = 0.2
+    blur_p: float = 0.5
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    blur_kernel: int = 0  # 0 = odd size of about 10% of the view side
+    solarize_p: float = 0.0
+
+
+# The view a probe or a kNN sees: the whole image, no randomness.
+EVAL_VIEW = ViewSpec(
+    crop_scale=(1.0, 1.0),
+    crop_ratio=(1.0, 1.0),
+    flip_p=0.0,
+    jitter_p=0.0,
+    gray_p=0.0,
+    blur_p=0.0,
+    solarize_p=0.0,
+)
+
+
+def resolve_views(specs: Sequence[ViewSpec], aug: AugConfig, image_size: int) -> list[ViewSpec]:
+    """Fill defaults from the run's config and apply its on/off switches."""
+    out = []
+    for s in specs:
+        size = s.size or image_size
+        kernel = s.blur_kernel or aug.blur_kernel or max(3, int(0.1 * size) // 2 * 2 + 1)
+        s = replace(
+            s,
+            size=size,
+            crop_scale=s.crop_scale or (aug.crop_min_scale, aug.crop_max_scale),
+            brightness=aug.brightness,
+            contrast=aug.contrast,
+            saturation=aug.saturation,
+            hue=aug.hue,
+            blur_sigma=(aug.blur_sigma_min, aug.blur_sigma_max),
+            blur_kernel=kernel,
+        )
+        if not aug.crop:  # the whole image, resized to the view size
+            s = replace(s, crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0))
+        if not aug.flip:
+            s = replace(s, flip_p=0.0)
+        if not aug.color_jitter:
+            s = replace(s, jitter_p=0.0)
+        if not aug.grayscale:
+            s = replace(s, gray_p=0.0)
+        if not aug.blur:
+            s = replace(s, blur_p=0.0)
+        if not aug.solarize:
+            s = replace(s, solarize_p=0.0)
+        out.append(s)
+    return out
+
+
+class ViewGenerator:
+    """Makes normalised float views from uint8 batches, on the batch's device."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        self.mean = torch.tensor(mean, dtype=torch.float32)
+        self.std = torch.tensor(std, dtype=torch.float32)
+
+    def __call__(
+        self, images: Tensor, specs: Sequence[ViewSpec], generator: torch.Generator
+    ) -> list[Tensor]:
+        """``images`` (B, 3, H, W) uint8 -> one (B, 3, s, s) float view per spec, in order."""
+        views: list[Tensor | None] = [None] * len(specs)
+        for spec in dict.fromkeys(specs):  # unique specs, first-seen order
+            slots = [i for i, s in enumerate(specs) if s == spec]
+            batch = images.repeat(len(slots), 1, 1, 1)  # one pass for every copy of this spec
+            for slot, view in zip(slots, self.make(batch, spec, generator).chunk(len(slots))):
+                views[slot] = view
+        return views  # type: ignore[return-value]
+
+    def make(self, images: Tensor, spec: ViewSpec, generator: torch.Generator) -> Tensor:
+        """One view per image of ``images`` under ``spec`` (already resolved)."""
+        n, _, height, width = images.shape
+        dev = images.device
+        assert spec.size is not None and spec.crop_scale is not None, "resolve_views first"
+
+        def coin(p: float) -> Tensor:
+            return torch.rand(n, generator=generator, device=dev) < p
+
+        boxes = ops.sample_crop_boxes(
+            n, height, width, spec.crop_scale, spec.crop_ratio, generator, dev
+        )
+        x = ops.resized_crop(images, boxes, spec.size)  # (n, 3, s, s) float in [0, 1]
+        if spec.flip_p > 0:
+            x = ops.hflip(x, coin(spec.flip_p))
+        if spec.jitter_p > 0:
+            u = torch.rand(n, 4, generator=generator, device=dev)
+            lo = torch.tensor(
+                [
+                    max(0.0, 1 - spec.brightness),
+                    max(0.0, 1 - spec.contrast),
+                    max(0.0, 1 - spec.saturation),
+                    -spec.hue,
+                ],
+                device=dev,
+            )
+            hi = torch.tensor(
+                [1 + spec.brightness, 1 + spec.contrast, 1 + spec.saturation, spec.hue], device=dev
+            )
+            factors = lo + (hi - lo) * u
+            order = torch.rand(n, 4, generator=generator, device=dev).argsort(dim=1)
+            x = ops.color_jitter(x, factors, order, coin(spec.jitter_p))
+        if spec.gray_p > 0:
+            x = ops.grayscale(x, coin(spec.gray_p))
+        if spec.blur_p > 0:
+            lo_s, hi_s = spec.blur_sigma
+            sigma = lo_s + (hi_s - lo_s) * torch.rand(n, generator=generator, device=dev)
+            x = ops.gaussian_blur(x, sigma, spec.blur_kernel, coin(spec.blur_p))
+        if spec.solarize_p > 0:
+            x = ops.solarize(x, coin(spec.solarize_p))
+        return ops.normalize(x, self.mean.to(dev), self.std.to(dev))
+
+    def plain(self, images: Tensor, size: int | None = None) -> Tensor:
+        """The evaluation view: the whole image (resized if ``size``), normalised."""
+        x = images.float().div(255) if images.dtype == torch.uint8 else images
+        if size is not None and size != x.shape[-1]:
+            x = torch.nn.functional.interpolate(
+                x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+            )
+        return ops.normalize(x, self.mean.to(x.device), self.std.to(x.device))

@@ -1,0 +1,1 @@
+"""Evaluators on frozen features."""

@@ -1,0 +1,104 @@
+"""The interface between a method and the generic trainer and evaluator.
+
+A method is an ``nn.Module`` that owns its backbone and heads, declares the views it
+wants, and computes its own loss: the trainer only calls these hooks and never asks
+which method it runs (MAE style). Register a subclass with ``METHODS.register``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lightly.models.utils import get_weight_decay_parameters
+from torch import Tensor, nn
+
+from ssl_bench.backbones import Backbone, build_backbone
+from ssl_bench.config import Config, MethodConfig
+from ssl_bench.data.views import ViewSpec
+from ssl_bench.registry import METHODS
+
+
+@dataclass
+class DataInfo:
+    """What a method may know about its data when it is built."""
+
+    num_classes: int
+    image_size: int
+    classes: list[str]
+
+
+class Method(nn.Module):
+    """Base class of every method and baseline.
+
+    Subclasses set ``trainable = False`` when there is nothing to train (the ``random``
+    and ``pixels`` baselines); the trainer then skips straight to evaluation.
+    """
+
+    trainable: bool = True
+
+    def __init__(self, cfg: Config, info: DataInfo) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.info = info
+        self.backbone: Backbone = build_backbone(cfg.model, info.image_size)
+
+    # ---- what the trainer calls ------------------------------------------------
+    def views(self) -> list[ViewSpec]:
+        """The views made from each batch, in the order ``training_step`` receives them."""
+        return [ViewSpec(), ViewSpec()]
+
+    def training_step(
+        self, views: list[Tensor], labels: Tensor, step: int, total_steps: int
+    ) -> dict[str, Tensor]:
+        """Return ``{"loss": scalar, **other terms to log}`` for one batch.
+
+        ``views`` are (B, 3, s, s) normalised floats; ``labels`` (B,) are -1 where unknown.
+        ``step`` counts optimiser steps, so schedules are pure functions of it.
+        """
+        raise NotImplementedError
+
+    def after_optimizer_step(self, step: int, total_steps: int) -> None:
+        """Runs after each real optimiser step (after accumulation): EMA updates go here."""
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        """Parameter groups for the optimiser: no weight decay on norms and biases."""
+        decay, no_decay = get_weight_decay_parameters([self])
+        return [
+            {"name": "decay", "params": [p for p in decay if p.requires_grad]},
+            {
+                "name": "no_decay",
+                "params": [p for p in no_decay if p.requires_grad],
+                "weight_decay": 0.0,
+            },
+        ]
+
+    # ---- what the evaluator calls ----------------------------------------------
+    def embed(self, x: Tensor) -> Tensor:
+        """Frozen features for kNN and linear probes: (B, 3, H, W) -> (B, D)."""
+        return self.backbone(x)
+
+    def embed_spatial(self, x: Tensor) -> Tensor:
+        """Frozen dense features for the segmentation probe: (B, D, h, w)."""
+        return self.backbone.forward_spatial(x)
+
+    def embed_head(self, x: Tensor) -> Tensor | None:
+        """Output of the embedding head the loss compares (collapse diagnostics), if any."""
+        return None
+
+
+MethodFactory = Callable[[Config, DataInfo], Method]
+
+
+def method_config_class(name: str) -> type[MethodConfig]:
+    return METHODS.get(name).extra.get("config", MethodConfig)
+
+
+def method_recipe(name: str) -> dict[str, Any]:
+    """The method's default settings for the other config sections (its recipe)."""
+    return METHODS.get(name).extra.get("recipe", {})
+
+
+def build_method(cfg: Config, info: DataInfo) -> Method:
+    return METHODS.get(cfg.method.name).factory(cfg, info)

@@ -1,0 +1,50 @@
+"""Optimisers (SGD, AdamW, lightly's LARS), lr scaling and the per-step schedule."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from lightly.utils.lars import LARS
+
+from ssl_bench.config import OptimConfig
+from ssl_bench.method import Method
+from ssl_bench.schedules import cosine, warmup_cosine
+
+
+def peak_lr(cfg: OptimConfig, batch_size: int) -> float:
+    """``cfg.lr`` is the lr at batch size 256; scale it to ``batch_size``."""
+    ratio = batch_size / 256
+    return cfg.lr * {"linear": ratio, "sqrt": math.sqrt(ratio), "none": 1.0}[cfg.lr_scaling]
+
+
+def build_optimizer(method: Method, cfg: OptimConfig, lr: float) -> torch.optim.Optimizer:
+    groups = [g for g in method.param_groups() if g["params"]]
+    for g in groups:
+        g.setdefault("weight_decay", cfg.weight_decay)
+    if cfg.name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    # LARS skips layer-wise adaptation for groups with weight decay 0 (norms, biases).
+    return LARS(groups, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def apply_schedule(
+    optimizer: torch.optim.Optimizer,
+    cfg: OptimConfig,
+    step: int,
+    total_steps: int,
+    warmup_steps: int,
+    lr: float,
+) -> float:
+    """Set every group's lr (and decaying groups' weight decay) for ``step``; return lr."""
+    now = warmup_cosine(step, total_steps, warmup_steps, lr, lr * cfg.min_lr_ratio)
+    wd = None
+    if cfg.weight_decay_end is not None:
+        wd = cosine(step, total_steps, cfg.weight_decay, cfg.weight_decay_end)
+    for g in optimizer.param_groups:
+        g["lr"] = now * g.get("lr_scale", 1.0)
+        if wd is not None and g["weight_decay"] > 0:
+            g["weight_decay"] = wd
+    return now

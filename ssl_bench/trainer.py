@@ -1,0 +1,208 @@
+"""The generic training loop. It knows optimisers, schedules, accumulation, precision,
+checkpoints and logging; it never knows which method it runs (the method computes its
+own loss and does its own EMA in ``after_optimizer_step``)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from ssl_bench import checkpoint
+from ssl_bench.config import Config
+from ssl_bench.data.sampler import epoch_batches, steps_per_epoch
+from ssl_bench.data.splits import DatasetSplits
+from ssl_bench.data.views import ViewGenerator, resolve_views
+from ssl_bench.eval.features import extract
+from ssl_bench.eval.knn import knn_eval
+from ssl_bench.method import Method
+from ssl_bench.optim import apply_schedule, build_optimizer, peak_lr
+from ssl_bench.runfolder import RunFolder
+from ssl_bench.runtime import DistInfo, autocast, rng_state, set_rng_state
+
+
+class Diverged(Exception):
+    """The loss became NaN or inf; the last good checkpoint is kept."""
+
+    def __init__(self, step: int, epoch: int, checkpoint_epoch: int) -> None:
+        super().__init__(
+            f"loss became non-finite (NaN/inf) by step {step} (epoch {epoch + 1}); training "
+            f"stopped. The last good checkpoint (epoch {checkpoint_epoch}) is kept; try a "
+            f"lower --lr"
+        )
+        self.step, self.epoch, self.checkpoint_epoch = step, epoch, checkpoint_epoch
+
+
+@dataclass
+class Progress:
+    epoch: int = 0  # completed epochs
+    step: int = 0  # optimiser steps taken
+    images_seen: int = 0
+    train_seconds: float = 0.0
+
+
+class Trainer:
+    def __init__(
+        self,
+        method: Method,
+        data: DatasetSplits,
+        cfg: Config,
+        run: RunFolder,
+        device: torch.device,
+        views: ViewGenerator,
+        dist: DistInfo,
+    ) -> None:
+        self.method, self.data, self.cfg, self.run = method, data, cfg, run
+        self.device, self.views, self.dist = device, views, dist
+        t = cfg.train
+        self.images = data.pretrain_images(cfg.data.use_unlabeled).to(device)  # uint8 on device
+        self.labels = data.pretrain_labels(cfg.data.use_unlabeled).to(device)
+        self.specs = resolve_views(method.views(), cfg.aug, data.image_size)
+        self.steps_per_epoch = steps_per_epoch(len(self.images), t.batch_size)
+        self.total_steps = t.epochs * self.steps_per_epoch
+        self.warmup_steps = round(cfg.optim.warmup_epochs * self.steps_per_epoch)
+        self.micro_batch = t.batch_size // dist.world_size // t.accum_steps
+        self.lr = peak_lr(cfg.optim, t.batch_size)
+        self.optimizer = build_optimizer(method, cfg.optim, self.lr)
+        # Augmentation randomness has its own generator on the training device; its state
+        # goes into the checkpoint so a resumed run draws the same views.
+        self.generator = torch.Generator(device=device).manual_seed(t.seed + 7919 * dist.rank)
+        self.progress = Progress()
+
+    # ---------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "method": self.cfg.method.name,
+            "backbone": self.cfg.model.backbone,
+            "config": self.cfg.to_dict(),
+            "model": self.method.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "rng": rng_state(),
+            "progress": asdict(self.progress),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.method.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        set_rng_state(state["rng"])
+        self.progress = Progress(**state["progress"])
+
+    def save(self) -> None:
+        if self.run.is_main:
+            checkpoint.save(self.run.checkpoint_path, self.state_dict())
+
+    # ---------------------------------------------------------------- loop
+    def fit(self) -> Progress:
+        """Train from ``self.progress`` to the configured number of epochs."""
+        t = self.cfg.train
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.progress.step,
+            unit="step",
+            desc=self.cfg.method.name,
+            dynamic_ncols=True,
+            disable=not (t.progress and self.dist.is_main),
+        )
+        try:
+            for epoch in range(self.progress.epoch, t.epochs):
+                self._epoch(epoch, bar)
+        finally:
+            bar.close()
+        return self.progress
+
+    def _epoch(self, epoch: int, bar: tqdm) -> None:
+        t, method, opt = self.cfg.train, self.method, self.optimizer
+        method.train()
+        bad = torch.zeros((), dtype=torch.bool, device=self.device)  # no per-step sync
+        sums: dict[str, torch.Tensor] = {}
+        logged_steps, window_images, window_start = 0, 0, time.perf_counter()
+        epoch_start = time.perf_counter()
+        batches = epoch_batches(
+            len(self.images), t.batch_size, epoch, t.seed, self.dist.rank, self.dist.world_size
+        )
+        for i, index in enumerate(batches):
+            step = epoch * self.steps_per_epoch + i
+            lr = apply_schedule(
+                opt, self.cfg.optim, step, self.total_steps, self.warmup_steps, self.lr
+            )
+            for micro in index.to(self.device).split(self.micro_batch):
+                views = self.views(self.images[micro], self.specs, self.generator)
+                with autocast(self.device, t.precision):
+                    out = method.training_step(views, self.labels[micro], step, self.total_steps)
+                (out["loss"] / t.accum_steps).backward()
+                bad |= ~torch.isfinite(out["loss"].detach())
+                for key, value in out.items():
+                    sums[key] = sums.get(key, 0) + value.detach().float() / t.accum_steps
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            method.after_optimizer_step(step + 1, self.total_steps)
+            self.progress.step = step + 1
+            self.progress.images_seen += t.batch_size
+            window_images += t.batch_size
+            logged_steps += 1
+            bar.update(1)
+
+            if (step + 1) % t.log_every == 0 or i + 1 == self.steps_per_epoch:
+                if bool(bad):
+                    raise Diverged(step, epoch, self.progress.epoch)
+                elapsed = time.perf_counter() - window_start
+                record = {k: (v / logged_steps).item() for k, v in sums.items()}
+                record.update(
+                    epoch=epoch + 1,
+                    step=step + 1,
+                    lr=lr,
+                    images_seen=self.progress.images_seen,
+                    images_per_s=window_images / max(elapsed, 1e-9),
+                )
+                self.run.log(record)
+                bar.set_postfix(
+                    epoch=f"{epoch + 1}/{t.epochs}",
+                    loss=f"{record['loss']:.4f}",
+                    img_s=f"{record['images_per_s']:.0f}",
+                )
+                sums, logged_steps, window_images = {}, 0, 0
+                window_start = time.perf_counter()
+
+        self.progress.train_seconds += time.perf_counter() - epoch_start
+        self.progress.epoch = epoch + 1
+        record: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "step": self.progress.step,
+            "train_seconds": self.progress.train_seconds,
+        }
+        if t.knn_monitor:
+            record["knn_val_top1"] = self.monitor()
+            bar.set_postfix(
+                epoch=f"{epoch + 1}/{t.epochs}", knn_val=f"{record['knn_val_top1']:.3f}"
+            )
+        self.run.log(record)
+        self.save()
+
+    def monitor(self) -> float:
+        """A cheap kNN top-1 on the val split, with a subset of train as memory bank."""
+        t = self.cfg.train
+        bank = self.data.train.subset(slice(0, t.knn_monitor_size))
+        val = self.data.val
+        kw = {
+            "views": self.views,
+            "device": self.device,
+            "batch_size": self.cfg.eval.batch_size,
+            "precision": t.precision,
+        }
+        f_bank = extract(self.method, self.method.embed, bank.images, **kw)
+        f_val = extract(self.method, self.method.embed, val.images, **kw)
+        return knn_eval(
+            f_bank,
+            bank.labels,
+            f_val,
+            val.labels,
+            self.data.num_classes,
+            self.cfg.eval.knn_k,
+            self.cfg.eval.knn_t,
+        )["top1"]

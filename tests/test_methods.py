@@ -1,0 +1,134 @@
+"""Every registered method gets a one-step smoke test for free; losses vs references."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ssl_bench.config import build_config
+from ssl_bench.data.views import ViewGenerator, resolve_views
+from ssl_bench.method import DataInfo, build_method, method_config_class, method_recipe
+from ssl_bench.registry import METHODS
+
+INFO = DataInfo(num_classes=4, image_size=16, classes=["a", "b", "c", "d"])
+
+
+def make(name, *sets):
+    cfg = build_config(
+        name,
+        method_config_class(name),
+        method_recipe(name),
+        set_items=["model.width=4", "data.image_size=16", *sets],
+    )
+    torch.manual_seed(0)
+    return build_method(cfg, INFO), cfg
+
+
+def views_for(method, cfg, n=8):
+    images = torch.randint(
+        0, 256, (n, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(1)
+    )
+    specs = resolve_views(method.views(), cfg.aug, 16)
+    return ViewGenerator([0.5] * 3, [0.25] * 3)(images, specs, torch.Generator().manual_seed(0))
+
+
+VARIANTS = [(name, ()) for name in METHODS.names()] + [
+    ("simclr", ("method.negatives=false",)),
+    ("byol", ("method.predictor=false",)),
+    ("byol", ("method.momentum_base=0", "method.momentum_schedule=constant")),
+    ("byol", ("method.momentum_base=1",)),
+]
+
+
+@pytest.mark.parametrize("name, sets", VARIANTS, ids=[f"{n}{''.join(s)}" for n, s in VARIANTS])
+def test_one_training_step(name, sets):
+    method, cfg = make(name, *sets)
+    x = views_for(method, cfg)[0]
+    assert method.embed(x).ndim == 2 and method.embed_spatial(x).ndim == 4
+    if not method.trainable:
+        return
+    labels = torch.tensor([0, 1, 2, 3, 0, 1, -1, -1])
+    opt = torch.optim.SGD([p for g in method.param_groups() for p in g["params"]], lr=0.01)
+    out = method.training_step(views_for(method, cfg), labels, step=0, total_steps=10)
+    assert out["loss"].ndim == 0 and torch.isfinite(out["loss"])
+    out["loss"].backward()
+    grads = [p.grad for g in method.param_groups() for p in g["params"]]
+    assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
+    opt.step()
+    method.after_optimizer_step(1, 10)
+
+
+def nt_xent_reference(z0, z1, t):
+    """SimCLR's loss written out: for each of the 2N embeddings, softmax over the 2N - 1
+    others with its positive as the target."""
+    z = F.normalize(torch.cat([z0, z1]), dim=1)
+    n = len(z0)
+    total = 0.0
+    for i in range(2 * n):
+        pos = (i + n) % (2 * n)
+        logits = [float(z[i] @ z[j]) / t for j in range(2 * n) if j != i]
+        target = float(z[i] @ z[pos]) / t
+        total += -target + math.log(sum(math.exp(v) for v in logits))
+    return total / (2 * n)
+
+
+def test_simclr_loss_against_reference():
+    method, cfg = make("simclr", "method.temperature=0.3")
+    z0, z1 = torch.randn(6, 8), torch.randn(6, 8)
+    assert abs(method.criterion(z0, z1).item() - nt_xent_reference(z0, z1, 0.3)) < 1e-4
+
+
+def test_simclr_positive_only_has_no_negatives():
+    method, cfg = make("simclr", "method.negatives=false")
+    views = views_for(method, cfg)
+    method.eval()
+    loss = method.training_step(views, torch.zeros(8).long(), 0, 1)["loss"]
+    z0, z1 = (method.embed_head(v) for v in views)
+    expected = -F.cosine_similarity(z0, z1).mean() / cfg.method.temperature
+    torch.testing.assert_close(loss, expected)
+
+
+def _params(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def test_byol_target_is_ema_and_gets_no_gradients():
+    method, cfg = make("byol", "method.momentum_base=0.5", "method.momentum_schedule=constant")
+    assert all(not p.requires_grad for p in method.target_backbone.parameters())
+    online, target = _params(method.backbone), _params(method.target_backbone)
+    for p in method.backbone.parameters():
+        p.data.add_(1.0)
+    method.after_optimizer_step(1, 10)
+    for o, t, new in zip(online, target, method.target_backbone.parameters()):
+        torch.testing.assert_close(new, 0.5 * t + 0.5 * (o + 1.0))
+    out = method.training_step(views_for(method, cfg), torch.zeros(8).long(), 0, 10)
+    out["loss"].backward()
+    assert all(p.grad is None for p in method.target_backbone.parameters())
+
+
+def test_byol_momentum_extremes():
+    method, _ = make("byol", "method.momentum_base=0", "method.momentum_schedule=constant")
+    for p in method.backbone.parameters():
+        p.data.mul_(3.0)
+    method.after_optimizer_step(5, 10)  # tau = 0: target = online
+    for o, t in zip(method.backbone.parameters(), method.target_backbone.parameters()):
+        assert torch.equal(o, t)
+    method, _ = make("byol", "method.momentum_base=1")  # tau = 1: target frozen
+    before = _params(method.target_backbone)
+    for p in method.backbone.parameters():
+        p.data.mul_(3.0)
+    method.after_optimizer_step(5, 10)
+    assert all(torch.equal(a, b) for a, b in zip(before, method.target_backbone.parameters()))
+    default, _ = make("byol")
+    assert default.momentum(0, 100) == pytest.approx(0.99)
+    assert default.momentum(100, 100) == pytest.approx(1.0)
+
+
+def test_supervised_ignores_unlabeled_images():
+    method, cfg = make("supervised")
+    views = views_for(method, cfg)
+    all_unknown = method.training_step(views, torch.full((8,), -1), 0, 1)["loss"]
+    assert torch.isnan(all_unknown)  # nothing to learn from: the trainer's guard stops it
+    some = method.training_step(views, torch.tensor([0, 1, -1, -1, 2, 3, -1, -1]), 0, 1)["loss"]
+    assert torch.isfinite(some)

@@ -1,0 +1,49 @@
+import torch
+
+from ssl_bench.config import DataConfig
+from ssl_bench.data.datasets import load_dataset
+from ssl_bench.data.shapes import COLOURS, PATTERNS, SHAPES, generate
+
+
+def test_deterministic_and_prefix_stable():
+    a = generate(700, 32, seed=5)
+    b = generate(700, 32, seed=5)
+    c = generate(1200, 32, seed=5)
+    assert torch.equal(a.images, b.images) and a.captions == b.captions
+    assert torch.equal(a.images, c.images[:700]) and torch.equal(a.labels, c.labels[:700])
+    assert not torch.equal(generate(50, 32, seed=6).images, a.images[:50])
+
+
+def test_sample_contents_are_consistent():
+    s = generate(600, 32, seed=1)
+    assert s.images.dtype == torch.uint8 and s.images.shape == (600, 3, 32, 32)
+    assert len(SHAPES) >= 10 and set(s.labels.tolist()) == set(range(len(SHAPES)))
+    for i in range(0, 600, 37):
+        present = set(s.masks[i].unique().tolist())
+        assert present <= {0, int(s.labels[i]) + 1}  # background + the object's class
+        assert int(s.labels[i]) + 1 in present  # the object is visible
+        words = s.captions[i].split()
+        assert SHAPES[s.labels[i]] in words
+        assert sum(w in COLOURS for w in words) == 2  # object colour and background colour
+        assert any(p in words for p in PATTERNS)
+
+
+def test_object_colour_matches_caption():
+    s = generate(200, 32, seed=2)
+    palette = torch.tensor(list(COLOURS.values()), dtype=torch.float32)
+    hits = 0
+    for i in range(200):
+        inside = s.masks[i] > 0
+        mean = s.images[i][:, inside].float().mean(1)
+        nearest = list(COLOURS)[int(((palette - mean) ** 2).sum(1).argmin())]
+        hits += nearest == s.captions[i].split()[1]
+    assert hits / 200 > 0.8  # brightness jitter moves a few across palette boundaries
+
+
+def test_splits_sizes_and_other_resolution():
+    d = load_dataset(DataConfig(image_size=64, train_size=100, val_size=20, test_size=30))
+    assert (len(d.train), len(d.val), len(d.test)) == (100, 20, 30)
+    assert d.train.images.shape[1:] == (3, 64, 64) and d.train.masks.shape[1:] == (64, 64)
+    assert d.num_classes == len(SHAPES) and d.has_masks
+    # Splits come from different generator streams.
+    assert not torch.equal(d.train.images[:20], d.val.images)

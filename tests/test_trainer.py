@@ -1,0 +1,122 @@
+import json
+import math
+
+import pytest
+import torch
+
+from ssl_bench import checkpoint
+from ssl_bench.cli import _parser as parser
+from ssl_bench.cli import resolve_config
+from ssl_bench.runner import run
+from ssl_bench.schedules import cosine, warmup_cosine
+from ssl_bench.trainer import Diverged, Trainer
+
+
+def config(tiny, method="simclr", *extra):
+    return resolve_config(parser().parse_args(["run", method, *tiny, *extra]))
+
+
+def test_warmup_cosine_is_a_pure_function_of_the_step():
+    values = [warmup_cosine(s, 100, 10, 1.0, 0.1) for s in range(100)]
+    assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(1.0)
+    assert values[10] == pytest.approx(1.0) and values[-1] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(values[10:], values[11:]))
+    assert values == [warmup_cosine(s, 100, 10, 1.0, 0.1) for s in range(100)]
+    assert cosine(0, 50, 0.99, 1.0) == pytest.approx(0.99) and cosine(50, 50, 0.99, 1.0) == 1.0
+
+
+def _weights(path):
+    return checkpoint.load(path)["model"]
+
+
+def test_resume_continues_to_the_same_result(tiny, tmp_path, monkeypatch):
+    cfg = config(tiny, "byol", "--epochs", "3")
+    run(cfg, tmp_path / "straight")
+
+    original = Trainer._epoch
+
+    def stop_after_first(self, epoch, bar):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        original(self, epoch, bar)
+
+    monkeypatch.setattr(Trainer, "_epoch", stop_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, tmp_path / "resumed")
+    assert checkpoint.load(tmp_path / "resumed/checkpoints/last.pt")["progress"]["epoch"] == 1
+    monkeypatch.setattr(Trainer, "_epoch", original)
+    run(cfg, tmp_path / "resumed", resume=True)
+
+    a, b = (
+        _weights(tmp_path / "straight/checkpoints/last.pt"),
+        _weights(tmp_path / "resumed/checkpoints/last.pt"),
+    )
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    steps = [
+        json.loads(l)["step"]
+        for l in (tmp_path / "resumed/metrics.jsonl").read_text().splitlines()
+        if "loss" in json.loads(l)
+    ]
+    assert steps == sorted(steps) and len(steps) == len(set(steps))
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny, tmp_path, monkeypatch):
+    from ssl_bench.methods.simclr import SimCLR
+
+    original = SimCLR.training_step
+
+    def poisoned(self, views, labels, step, total_steps):
+        out = original(self, views, labels, step, total_steps)
+        if step >= 5:  # epoch 2 of 4-step epochs
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+    monkeypatch.setattr(SimCLR, "training_step", poisoned)
+    cfg = config(tiny, "simclr", "--epochs", "3")
+    with pytest.raises(Diverged, match="non-finite.*epoch 2.*checkpoint \\(epoch 1\\)"):
+        run(cfg, tmp_path / "r")
+    state = checkpoint.load(tmp_path / "r/checkpoints/last.pt")
+    assert state["progress"]["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_atomic_checkpoint_survives_a_failed_write(tmp_path):
+    path = tmp_path / "last.pt"
+    checkpoint.save(path, {"model": {"w": torch.ones(2)}})
+
+    def broken(f):
+        f.write(b"partial")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        checkpoint.atomic_write_bytes(path, broken)
+    assert torch.equal(checkpoint.load(path)["model"]["w"], torch.ones(2))
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_corrupt_checkpoint_is_a_user_error(tmp_path):
+    from ssl_bench.errors import UserError
+
+    bad = tmp_path / "last.pt"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(UserError, match="corrupt checkpoint"):
+        checkpoint.load(bad)
+
+
+def test_accumulation_and_images_seen(tiny, tmp_path):
+    cfg = config(tiny, "byol", "--set", "train.accum_steps=2", "--epochs", "2")
+    summary = run(cfg, tmp_path / "acc")
+    assert summary["images_seen"] == 2 * (64 // 16) * 16
+    records = [json.loads(l) for l in (tmp_path / "acc/metrics.jsonl").read_text().splitlines()]
+    assert {r["epoch"] for r in records} == {1, 2}
+    assert all(math.isfinite(r["loss"]) for r in records if "loss" in r)
+    assert all(0 <= r["knn_val_top1"] <= 1 for r in records if "knn_val_top1" in r)
+
+
+def test_baselines_without_training(tiny, tmp_path):
+    summary = run(config(tiny, "random"), tmp_path / "random")
+    assert summary["epochs"] == 0 and summary["images_seen"] == 0
+    assert (tmp_path / "random/checkpoints/last.pt").is_file()
+    assert 0 <= summary["eval"]["knn"]["top1"] <= 1

@@ -1,0 +1,63 @@
+import torch
+
+from ssl_bench.config import AugConfig
+from ssl_bench.data.views import EVAL_VIEW, ViewGenerator, ViewSpec, resolve_views
+
+
+def _images(n: int = 8, size: int = 16) -> torch.Tensor:
+    return torch.randint(
+        0, 256, (n, 3, size, size), generator=torch.Generator().manual_seed(0), dtype=torch.uint8
+    )
+
+
+def test_switches_turn_transforms_off_in_every_view():
+    aug = AugConfig(
+        crop=False, flip=False, color_jitter=False, grayscale=False, blur=False, solarize=False
+    )
+    specs = resolve_views([ViewSpec(blur_p=1.0, solarize_p=0.2), ViewSpec(size=8)], aug, 16)
+    for s in specs:
+        assert s.crop_scale == (1.0, 1.0) and s.crop_ratio == (1.0, 1.0)
+        assert s.flip_p == s.jitter_p == s.gray_p == s.blur_p == s.solarize_p == 0
+    assert [s.size for s in specs] == [16, 8]
+
+
+def test_all_off_is_identity_up_to_normalisation():
+    gen = ViewGenerator([0.0] * 3, [1.0] * 3)
+    aug = AugConfig(
+        crop=False, flip=False, color_jitter=False, grayscale=False, blur=False, solarize=False
+    )
+    x = _images()
+    (view,) = gen(x, resolve_views([ViewSpec()], aug, 16), torch.Generator().manual_seed(0))
+    torch.testing.assert_close(view, x.float() / 255, atol=1e-5, rtol=0)
+
+
+def test_views_of_several_sizes_in_one_call_and_reproducible():
+    gen = ViewGenerator([0.5] * 3, [0.25] * 3)
+    specs = resolve_views(
+        [ViewSpec(), ViewSpec(), ViewSpec(size=8, crop_scale=(0.05, 0.4))] * 1, AugConfig(), 16
+    )
+    a = gen(_images(), specs, torch.Generator().manual_seed(3))
+    b = gen(_images(), specs, torch.Generator().manual_seed(3))
+    assert [v.shape for v in a] == [(8, 3, 16, 16), (8, 3, 16, 16), (8, 3, 8, 8)]
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    assert not torch.equal(a[0], a[1])  # two draws of the same spec differ
+
+
+def test_probabilities_are_per_sample():
+    gen = ViewGenerator([0.0] * 3, [1.0] * 3)
+    aug = AugConfig(crop=False)
+    spec = resolve_views([ViewSpec(flip_p=0.0, jitter_p=0.0, gray_p=0.5, blur_p=0.0)], aug, 16)
+    x = _images(400)
+    (view,) = gen(x, spec, torch.Generator().manual_seed(0))
+    is_gray = (view[:, 0] == view[:, 1]).flatten(1).all(1) & (view[:, 1] == view[:, 2]).flatten(
+        1
+    ).all(1)
+    assert 0.4 < is_gray.float().mean() < 0.6
+
+
+def test_eval_view_is_deterministic():
+    gen = ViewGenerator([0.5] * 3, [0.5] * 3)
+    (view,) = gen(
+        _images(), resolve_views([EVAL_VIEW], AugConfig(), 16), torch.Generator().manual_seed(0)
+    )
+    torch.testing.assert_close(view, gen.plain(_images()), atol=1e-5, rtol=0)
