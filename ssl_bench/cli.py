@@ -86,8 +86,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def resolve_config(args: argparse.Namespace):  # noqa: ANN201
-    from ssl_bench.config import build_config, load_yaml
-    from ssl_bench.method import method_config_class, method_recipe
+    from ssl_bench.config import load_yaml, resolve
 
     flags: dict[str, dict[str, Any]] = {}
     for flag, (section, key) in FLAGS.items():
@@ -101,14 +100,7 @@ def resolve_config(args: argparse.Namespace):  # noqa: ANN201
     if args.no_progress:
         flags.setdefault("train", {})["progress"] = False
     file_values = load_yaml(args.config) if args.config else None
-    return build_config(
-        args.method,
-        method_config_class(args.method),
-        method_recipe(args.method),
-        file_values,
-        flags,
-        args.overrides,
-    )
+    return resolve(args.method, file_values, flags, args.overrides)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

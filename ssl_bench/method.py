@@ -15,7 +15,7 @@ from lightly.models.utils import get_weight_decay_parameters
 from torch import Tensor, nn
 
 from ssl_bench.backbones import Backbone, build_backbone
-from ssl_bench.config import Config, MethodConfig
+from ssl_bench.config import Config
 from ssl_bench.data.views import ViewSpec
 from ssl_bench.registry import METHODS
 
@@ -89,15 +89,6 @@ class Method(nn.Module):
 
 
 MethodFactory = Callable[[Config, DataInfo], Method]
-
-
-def method_config_class(name: str) -> type[MethodConfig]:
-    return METHODS.get(name).extra.get("config", MethodConfig)
-
-
-def method_recipe(name: str) -> dict[str, Any]:
-    """The method's default settings for the other config sections (its recipe)."""
-    return METHODS.get(name).extra.get("recipe", {})
 
 
 def build_method(cfg: Config, info: DataInfo) -> Method:

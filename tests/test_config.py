@@ -1,12 +1,11 @@
 import pytest
 
-from ssl_bench.config import MethodConfig, build_config, diff, load_yaml
+from ssl_bench.config import MethodConfig, diff, load_yaml, resolve
 from ssl_bench.errors import UserError
-from ssl_bench.method import method_config_class, method_recipe
 
 
 def build(method: str = "simclr", **kw):
-    return build_config(method, method_config_class(method), method_recipe(method), **kw)
+    return resolve(method, **kw)
 
 
 def test_layers_apply_in_order(tmp_path):
@@ -20,7 +19,7 @@ def test_layers_apply_in_order(tmp_path):
     assert cfg.optim.lr == 0.5  # file beats recipe
     assert cfg.train.epochs == 5  # --set beats flag beats file
     assert cfg.data.train_size == 100
-    assert cfg.optim.name == "sgd"  # from the recipe
+    assert cfg.optim.name == "adamw"  # from the recipe
 
 
 def test_method_section_is_typed_per_method():

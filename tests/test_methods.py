@@ -6,19 +6,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ssl_bench.config import build_config
+from ssl_bench.config import resolve
 from ssl_bench.data.views import ViewGenerator, resolve_views
-from ssl_bench.method import DataInfo, build_method, method_config_class, method_recipe
+from ssl_bench.method import DataInfo, build_method
 from ssl_bench.registry import METHODS
 
 INFO = DataInfo(num_classes=4, image_size=16, classes=["a", "b", "c", "d"])
 
 
 def make(name, *sets):
-    cfg = build_config(
+    cfg = resolve(
         name,
-        method_config_class(name),
-        method_recipe(name),
         set_items=["model.width=4", "data.image_size=16", *sets],
     )
     torch.manual_seed(0)
