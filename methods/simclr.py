@@ -17,6 +17,7 @@ from ssl_bench.config import Config, MethodConfig
 from ssl_bench.data.views import ViewSpec
 from ssl_bench.errors import UserError
 from ssl_bench.method import DataInfo, Method
+from ssl_bench.optim import ADAMW_CPU
 from ssl_bench.registry import METHODS
 
 
@@ -32,17 +33,8 @@ class SimCLRConfig(MethodConfig):
             raise UserError(f"method.temperature must be > 0, got {self.temperature}")
 
 
-# CPU-scale recipe: AdamW converged in minutes where SGD/LARS at the paper's settings
-# (FACTS: LARS lr 0.2 * bs/256, wd 1.5e-6 for BYOL) had not yet left the random-init
-# level after the same number of steps. lr is for batch 256, scaled by sqrt(bs / 256).
 RECIPE = {
-    "optim": {
-        "name": "adamw",
-        "lr": 3e-3,
-        "lr_scaling": "sqrt",
-        "weight_decay": 1e-4,
-        "warmup_epochs": 1.0,
-    },
+    "optim": ADAMW_CPU,
 }
 
 

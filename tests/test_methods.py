@@ -130,3 +130,13 @@ def test_supervised_ignores_unlabeled_images():
     assert torch.isnan(all_unknown)  # nothing to learn from: the trainer's guard stops it
     some = method.training_step(views, torch.tensor([0, 1, -1, -1, 2, 3, -1, -1]), 0, 1)["loss"]
     assert torch.isfinite(some)
+
+
+def test_byol_predictor_lr_scale_splits_groups():
+    method, _ = make("byol", "method.predictor_lr_scale=10")
+    groups = method.param_groups()
+    predictor = {id(p) for p in method.prediction_head.parameters()}
+    scaled = [p for g in groups if g.get("lr_scale") == 10 for p in g["params"]]
+    assert {id(p) for p in scaled} == predictor
+    n_all = sum(len(g["params"]) for g in groups)
+    assert n_all == sum(1 for p in method.parameters() if p.requires_grad)
