@@ -94,25 +94,40 @@ def main() -> int:
     result["runs"] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for method in ("simclr", "byol"):
-            cfg = resolve(method, set_items=[f"train.epochs={args.epochs}", "train.progress=false",
-                                             "train.batch_size=512"])  # fmt: skip
+            cfg = resolve(
+                method,
+                set_items=[
+                    f"train.epochs={args.epochs}",
+                    "train.progress=false",
+                    "train.batch_size=512",
+                ],
+            )
             summary = run(cfg, Path(tmp) / method)
             state = torch.load(Path(tmp) / method / "checkpoints/last.pt", weights_only=False)
-            finite = all(torch.isfinite(v).all().item() for v in state["model"].values()
-                         if v.is_floating_point())  # fmt: skip
+            finite = all(
+                torch.isfinite(v).all().item()
+                for v in state["model"].values()
+                if v.is_floating_point()
+            )
             result["runs"][method] = {
-                "device": summary["device"], "precision": summary["precision"],
-                "epochs": summary["epochs"], "batch_size": summary["batch_size"],
+                "device": summary["device"],
+                "precision": summary["precision"],
+                "epochs": summary["epochs"],
+                "batch_size": summary["batch_size"],
                 "train_images_per_s": summary["train_images_per_s"],
-                "knn_top1": summary["eval"]["knn"]["top1"], "weights_finite": finite,
-            }  # fmt: skip
+                "knn_top1": summary["eval"]["knn"]["top1"],
+                "weights_finite": finite,
+            }
             print(method, result["runs"][method])
 
     result["backbones"] = {}
     for name in ("small_cnn", "resnet18", "vit_tiny"):
         bf16, fp32 = backbone_speed(name, torch.bfloat16), backbone_speed(name, None)
-        result["backbones"][name] = {"bf16_images_per_s": bf16, "fp32_images_per_s": fp32,
-                                     "bf16_over_fp32": bf16 / fp32}  # fmt: skip
+        result["backbones"][name] = {
+            "bf16_images_per_s": bf16,
+            "fp32_images_per_s": fp32,
+            "bf16_over_fp32": bf16 / fp32,
+        }
         print(name, result["backbones"][name])
     result["command"] = "python benchmarks/gpu_check.py"
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -80,6 +80,22 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
 
+    ev = sub.add_parser(
+        "eval",
+        parents=[common],
+        help="re-evaluate a finished run or a checkpoint",
+        description="Evaluate the frozen features of a run folder's last checkpoint (or a "
+        "checkpoint file) and update its summary.json. Features are extracted once and cached "
+        "in RUN/features/.",
+    )
+    ev.add_argument("target", type=Path, help="run folder or checkpoint file")
+    ev.add_argument(
+        "--only",
+        metavar="NAMES",
+        help="comma-separated subset of: knn, linear, lowshot, seg, collapse",
+    )
+    ev.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
+
     ls = sub.add_parser("list", parents=[common], help="list methods, backbones and datasets")
     ls.add_argument("kind", nargs="?", choices=["methods", "backbones", "datasets"])
     return p
@@ -117,6 +133,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ssl_bench.runner import evaluate_existing, format_summary
+
+    summary = evaluate_existing(args.target, args.only, args.device)
+    print(format_summary(summary))
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from ssl_bench.registry import BACKBONES, DATASETS, METHODS
 
@@ -135,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         _parser().print_help()
         return EXIT_USER
-    handler = {"run": cmd_run, "list": cmd_list}[args.command]
+    handler = {"run": cmd_run, "eval": cmd_eval, "list": cmd_list}[args.command]
     try:
         return handler(args)
     except UserError as err:

@@ -161,7 +161,7 @@ class TrainConfig:
     precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU
     log_every: int = 10  # optimiser steps between metrics.jsonl lines
     knn_monitor: bool = True  # cheap kNN on the val split after each epoch
-    knn_monitor_size: int = 2000  # train images in the monitor's memory bank
+    knn_monitor_size: int = 1000  # monitor's memory bank (train); half as many val queries
     progress: bool = True  # tqdm progress bar
     threads: int = 0  # CPU threads for torch; 0 = torch's default
 
@@ -189,8 +189,17 @@ class EvalConfig:
     knn_k: int = 20  # DINO protocol: k = 20, T = 0.07 on l2-normalised features
     knn_t: float = 0.07
     batch_size: int = 512  # feature extraction batch
+    evaluators: str = "knn,linear,lowshot,seg,collapse"  # what `run` evaluates at the end
+    seg_epochs: int = 10  # segmentation probe (AdamW, cosine)
+    seg_lr: float = 1e-2
+    linear_augmented: bool = False  # also the augmented-view linear probe (large-scale protocol)
+    augmented_epochs: int = 10
 
     def validate(self) -> None:
+        from ssl_bench.eval.evaluator import parse_only
+
+        parse_only(self.evaluators, "")
+        _check(self.seg_epochs >= 1, f"eval.seg_epochs must be >= 1, got {self.seg_epochs}")
         _check(self.knn_k >= 1, f"eval.knn_k must be >= 1, got {self.knn_k}")
         _check(self.knn_t > 0, f"eval.knn_t must be > 0, got {self.knn_t}")
         _check(self.batch_size >= 1, f"eval.batch_size must be >= 1, got {self.batch_size}")

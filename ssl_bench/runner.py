@@ -19,8 +19,8 @@ from ssl_bench.data.datasets import channel_stats, load_dataset
 from ssl_bench.data.splits import DatasetSplits
 from ssl_bench.data.views import ViewGenerator
 from ssl_bench.errors import UserError
-from ssl_bench.eval.features import extract
-from ssl_bench.eval.knn import knn_eval
+from ssl_bench.eval.evaluator import evaluate, parse_only
+from ssl_bench.eval.features import FeatureCache, checkpoint_key
 from ssl_bench.method import DataInfo, Method, build_method
 from ssl_bench.runfolder import RunFolder
 from ssl_bench.runtime import (
@@ -65,28 +65,29 @@ def check_batch(cfg: Config, data: DatasetSplits) -> None:
         )
 
 
-def evaluate(
-    method: Method, data: DatasetSplits, cfg: Config, views: ViewGenerator, device: torch.device
+def evaluate_run(
+    method: Method,
+    data: DatasetSplits,
+    cfg: Config,
+    views: ViewGenerator,
+    device: torch.device,
+    folder: RunFolder,
+    only: list[str],
+    explicit: bool = False,
 ) -> dict[str, Any]:
-    """kNN on the test split with the train split as memory bank (DINO protocol)."""
-    kw = {
-        "views": views,
-        "device": device,
-        "batch_size": cfg.eval.batch_size,
-        "precision": cfg.train.precision,
-    }
-    f_train = extract(method, method.embed, data.train.images, **kw)
-    f_test = extract(method, method.embed, data.test.images, **kw)
-    knn = knn_eval(
-        f_train,
-        data.train.labels,
-        f_test,
-        data.test.labels,
-        data.num_classes,
-        cfg.eval.knn_k,
-        cfg.eval.knn_t,
+    """Evaluate the model whose checkpoint is in ``folder``, caching its features there."""
+    cache = FeatureCache(
+        method,
+        data,
+        views,
+        device,
+        cfg.eval.batch_size,
+        cfg.train.precision,
+        folder=folder.path / "features",
+        key=checkpoint_key(folder.checkpoint_path, f"plain{data.image_size}"),
+        write=folder.is_main,
     )
-    return {"knn": knn}
+    return evaluate(method, data, cfg, views, device, cache, only, explicit)
 
 
 def run(cfg: Config, out: Path | None = None, resume: bool = False) -> dict[str, Any]:
@@ -148,7 +149,8 @@ def run(cfg: Config, out: Path | None = None, resume: bool = False) -> dict[str,
     }
     if cfg.eval.enabled:
         start = time.perf_counter()
-        summary["eval"] = evaluate(method, data, cfg, views, device)
+        only = parse_only(cfg.eval.evaluators, "")
+        summary["eval"] = evaluate_run(method, data, cfg, views, device, folder, only)
         summary["eval_seconds"] = round(time.perf_counter() - start, 2)
     folder.write_summary(summary)
     return summary
@@ -175,9 +177,108 @@ def format_summary(summary: dict[str, Any]) -> str:
         ),
         ("device", f"{summary['device']}, {summary['precision']}"),
     ]
+    ev = summary.get("eval", {})
     if knn:
         rows.append((f"kNN top-1 (k={knn['k']}, T={knn['T']})", f"{100 * knn['top1']:.1f}%"))
-        rows.append(("kNN top-5", f"{100 * knn['top5']:.1f}%"))
+    if "linear" in ev:
+        rows.append(("linear probe top-1", f"{100 * ev['linear']['top1']:.1f}%"))
+    if "lowshot" in ev:
+        shots = ", ".join(f"{k} {100 * v['top1']:.1f}%" for k, v in ev["lowshot"].items())
+        rows.append(("low-shot linear top-1", shots))
+    if "seg" in ev:
+        rows.append(("segmentation mIoU", f"{100 * ev['seg']['miou']:.1f}%"))
+    for key, label in (("collapse", "backbone"), ("collapse_head", "head")):
+        if key in ev:
+            d = ev[key]
+            rows.append(
+                (
+                    f"{label}: std / 1/sqrt(d), RankMe",
+                    f"{d['std']:.3f} / {d['std_ref']:.3f}, {d['rankme']:.1f} of {d['dim']}",
+                )
+            )
     rows.append(("run folder", summary["run_dir"]))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)
+
+
+def _locate(target: Path) -> tuple[RunFolder, Path]:
+    """A run folder or a checkpoint file -> (run folder, checkpoint path)."""
+    if target.is_file():
+        run_dir = target.parent.parent if target.parent.name == "checkpoints" else target.parent
+        return RunFolder(run_dir), target
+    if target.is_dir():
+        folder = RunFolder(target)
+        if not folder.checkpoint_path.is_file():
+            raise UserError(
+                f"no checkpoint in {target} (expected {folder.checkpoint_path}); "
+                f"was the run started?"
+            )
+        return folder, folder.checkpoint_path
+    raise UserError(f"no such run folder or checkpoint: {target}")
+
+
+def evaluate_existing(target: Path, only_text: str | None, device_name: str | None = None) -> dict:
+    """`ssl-bench eval`: re-evaluate a finished run (or a checkpoint) and update its summary."""
+    from ssl_bench.config import resolve
+
+    folder, ckpt = _locate(Path(target))
+    state = checkpoint.load(ckpt)
+    saved = state.get("config")
+    if not isinstance(saved, dict) or "method" not in saved:
+        raise UserError(f"corrupt checkpoint {ckpt}: it carries no config")
+    if folder.config_path.is_file():
+        backbone = (folder.read_config().get("model") or {}).get("backbone")
+        if backbone != state.get("backbone"):
+            raise UserError(
+                f"checkpoint {ckpt} holds a '{state.get('backbone')}' backbone but "
+                f"{folder.config_path} says '{backbone}'"
+            )
+    cfg = resolve(
+        saved["method"]["name"],
+        file_values=saved,
+        flag_values={"train": {"device": device_name}} if device_name else None,
+    )
+    only = parse_only(only_text, cfg.eval.evaluators)
+    device = select_device(cfg.train.device)
+    data = load_dataset(cfg.data)
+    seed_everything(cfg.train.seed)
+    method = build_method(cfg, DataInfo(data.num_classes, data.image_size, data.classes)).to(device)
+    try:
+        method.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise UserError(
+            f"checkpoint {ckpt} does not fit method '{cfg.method.name}' with backbone "
+            f"'{cfg.model.backbone}': {str(err).splitlines()[0]}"
+        ) from None
+    views = ViewGenerator(*channel_stats(data.pretrain_images(cfg.data.use_unlabeled)))
+    folder_for_cache = RunFolder(folder.path) if ckpt == folder.checkpoint_path else None
+    if folder_for_cache is not None:
+        results = evaluate_run(method, data, cfg, views, device, folder_for_cache, only, True)
+    else:
+        cache = FeatureCache(method, data, views, device, cfg.eval.batch_size, cfg.train.precision)
+        results = evaluate(method, data, cfg, views, device, cache, only, True)
+    if folder.summary_path.is_file():
+        summary = folder.read_summary()
+    else:
+        progress = state.get("progress", {})
+        summary = {
+            "method": cfg.method.name,
+            "dataset": cfg.data.name,
+            "backbone": cfg.model.backbone,
+            "batch_size": cfg.train.batch_size,
+            "epochs": progress.get("epoch", 0),
+            "seed": cfg.train.seed,
+            "images_seen": progress.get("images_seen", 0),
+            "train_seconds": progress.get("train_seconds", 0.0),
+            "train_images_per_s": None,
+            "device": describe_device(device),
+            "precision": precision_name(device, cfg.train.precision),
+            "git_sha": git_sha(),
+            "versions": versions(),
+            "run_dir": str(folder.path),
+            "config": cfg.to_dict(),
+        }
+    summary.setdefault("eval", {}).update(results)
+    summary["evaluated_checkpoint"] = str(ckpt)
+    folder.write_summary(summary)
+    return summary

@@ -188,7 +188,7 @@ class Trainer:
         """A cheap kNN top-1 on the val split, with a subset of train as memory bank."""
         t = self.cfg.train
         bank = self.data.train.subset(slice(0, t.knn_monitor_size))
-        val = self.data.val
+        val = self.data.val.subset(slice(0, max(1, t.knn_monitor_size // 2)))
         kw = {
             "views": self.views,
             "device": self.device,

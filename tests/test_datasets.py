@@ -143,3 +143,39 @@ def test_digits_offline():
     d = load_dataset(DataConfig(name="digits", image_size=16, train_size=100))
     assert len(d.train) == 100 and d.num_classes == 10 and d.train.images.shape[1:] == (3, 16, 16)
     assert len(d.test) == 359  # a fifth of 1,797
+
+
+def write_pets(root, n_per_split=6):
+    rng = _rng()
+    base = root / "oxford-iiit-pet"
+    (base / "images").mkdir(parents=True)
+    (base / "annotations" / "trimaps").mkdir(parents=True)
+    breeds = [("Abyssinian", 1, 1), ("american_bulldog", 2, 2)]
+    for split in ("trainval", "test"):
+        lines = []
+        for i in range(n_per_split):
+            name, label, species = breeds[i % 2]
+            image_id = f"{name}_{split}{i}"
+            h, w = 30 + i * 7, 40
+            Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(
+                base / "images" / f"{image_id}.jpg"
+            )
+            trimap = np.full((h, w), 2, dtype=np.uint8)  # background
+            trimap[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4] = 1  # pet
+            trimap[h // 4 : h // 4 + 4, w // 4 : 3 * w // 4] = 3  # border
+            Image.fromarray(trimap).save(base / "annotations" / "trimaps" / f"{image_id}.png")
+            lines.append(f"{image_id} {label} {species} 1")
+        (base / "annotations" / f"{split}.txt").write_text("\n".join(lines) + "\n")
+
+
+def test_pets_trimaps_become_masks(tmp_path):
+    write_pets(tmp_path)
+    d = load_dataset(DataConfig(name="pets", data_dir=str(tmp_path), image_size=16, val_size=1))
+    assert d.num_classes == 2 and d.has_masks
+    assert (len(d.train), len(d.val), len(d.test)) == (5, 1, 6)
+    m, y = d.test.masks[0], int(d.test.labels[0])
+    assert set(m.unique().tolist()) == {0, y + 1, 255}
+    assert m[8, 8] == y + 1 and m[0, 0] == 0
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="pets not found"):
+        load_dataset(DataConfig(name="pets", data_dir=str(tmp_path / "empty")))

@@ -108,4 +108,4 @@ def channel_stats(images: Tensor, chunk: int = 4096) -> tuple[list[float], list[
 
 
 # Importing the loaders registers them.
-from ssl_bench.data import cifar, digits, imagefolder, shapes, stl10  # noqa: E402,F401
+from ssl_bench.data import cifar, digits, imagefolder, pets, shapes, stl10  # noqa: E402,F401

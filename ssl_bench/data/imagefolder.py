@@ -23,18 +23,20 @@ from ssl_bench.errors import UserError
 from ssl_bench.registry import DATASETS
 
 
+def fit(img: Image.Image, size: int, resample: int = Image.BILINEAR) -> np.ndarray:
+    """Resize the shorter side to ``size`` and centre-crop to a square."""
+    w, h = img.size
+    scale = size / min(w, h)
+    img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), resample)
+    w, h = img.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.uint8)
+
+
 def _read(path: str, size: int) -> np.ndarray:
     try:
         with Image.open(path) as img:
-            img = img.convert("RGB")
-            w, h = img.size
-            scale = size / min(w, h)
-            img = img.resize(
-                (max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR
-            )
-            w, h = img.size
-            left, top = (w - size) // 2, (h - size) // 2
-            return np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.uint8)
+            return fit(img.convert("RGB"), size)
     except UnidentifiedImageError:
         raise UserError(f"cannot read image {path}: not a valid image file") from None
     except (OSError, ValueError) as err:

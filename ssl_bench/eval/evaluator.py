@@ -1,0 +1,183 @@
+"""Runs the evaluators on one model and returns the ``eval`` section of summary.json.
+
+Every number is stored beside the protocol parameters that produced it. All evaluators
+read the same :class:`FeatureCache`, so features are extracted once per checkpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ssl_bench.config import Config
+from ssl_bench.data.splits import DatasetSplits
+from ssl_bench.data.views import ViewGenerator, ViewSpec, resolve_views
+from ssl_bench.errors import UserError, unknown
+from ssl_bench.eval.collapse import diagnostics
+from ssl_bench.eval.features import FeatureCache
+from ssl_bench.eval.knn import LIGHTLY_PRESET, knn_eval
+from ssl_bench.eval.linear import augmented_linear_probe, linear_probe, low_shot_indices
+from ssl_bench.eval.segmentation import seg_probe
+from ssl_bench.method import Method
+from ssl_bench.registry import DATASETS
+from ssl_bench.runtime import autocast
+
+EVALUATORS = ("knn", "linear", "lowshot", "seg", "collapse")
+LOW_SHOT = {"1%": 0.01, "10%": 0.10}
+
+
+def parse_only(text: str | None, default: str) -> list[str]:
+    names = [n.strip() for n in (text or default).split(",") if n.strip()]
+    for n in names:
+        if n not in EVALUATORS:
+            raise unknown("evaluator", n, EVALUATORS)
+    return names
+
+
+def mask_datasets() -> list[str]:
+    return [e.name for e in DATASETS.entries() if e.extra.get("has_masks")]
+
+
+@torch.no_grad()
+def _view_pairs(
+    method: Method,
+    fn: Any,
+    data: DatasetSplits,
+    cfg: Config,
+    views: ViewGenerator,
+    device: torch.device,
+    n: int = 1000,
+) -> tuple[Tensor, Tensor]:
+    """Embeddings of two augmented views (the method's first two) of the first n test images."""
+    specs = resolve_views(method.views(), cfg.aug, data.image_size)
+    specs = (specs * 2)[:2]
+    g = torch.Generator(device=device).manual_seed(cfg.train.seed)
+    was = method.training
+    method.eval()
+    out0, out1 = [], []
+    images = data.test.images[:n]
+    for i in range(0, len(images), cfg.eval.batch_size):
+        v0, v1 = views(images[i : i + cfg.eval.batch_size].to(device), specs, g)
+        with autocast(device, cfg.train.precision):
+            out0.append(fn(v0).float().cpu())
+            out1.append(fn(v1).float().cpu())
+    method.train(was)
+    return torch.cat(out0), torch.cat(out1)
+
+
+def _augmented_features(
+    method: Method, cfg: Config, views: ViewGenerator, device: torch.device, size: int
+):  # noqa: ANN202
+    """features_of(uint8 batch, generator) for the augmented linear probe: crop + flip."""
+    spec = resolve_views([ViewSpec(jitter_p=0.0, gray_p=0.0, blur_p=0.0)], cfg.aug, size)
+
+    @torch.no_grad()
+    def features_of(images: Tensor, g: torch.Generator) -> Tensor:
+        gen = torch.Generator(device=device).manual_seed(
+            int(torch.randint(0, 2**31, (1,), generator=g))
+        )
+        (x,) = views(images.to(device), spec, gen)
+        was = method.training
+        method.eval()
+        with autocast(device, cfg.train.precision):
+            f = method.embed(x).float().cpu()
+        method.train(was)
+        return f
+
+    return features_of
+
+
+def evaluate(
+    method: Method,
+    data: DatasetSplits,
+    cfg: Config,
+    views: ViewGenerator,
+    device: torch.device,
+    cache: FeatureCache,
+    only: list[str],
+    explicit: bool = False,
+) -> dict[str, Any]:
+    """Run the evaluators in ``only``; ``explicit`` = the user named them (then asking for
+    ``seg`` on a dataset without masks is an error rather than a skip)."""
+    e, c = cfg.eval, data.num_classes
+    ys = {s: getattr(data, s).labels for s in ("train", "val", "test")}
+    out: dict[str, Any] = {}
+
+    def pooled(split: str) -> Tensor:
+        return cache.get("pooled", split)
+
+    if "knn" in only:
+        out["knn"] = knn_eval(
+            pooled("train"), ys["train"], pooled("test"), ys["test"], c, e.knn_k, e.knn_t
+        )
+        out["knn_lightly"] = knn_eval(
+            pooled("train"),
+            ys["train"],
+            pooled("test"),
+            ys["test"],
+            c,
+            LIGHTLY_PRESET["k"],
+            LIGHTLY_PRESET["T"],
+        )
+    if "linear" in only:
+        out["linear"] = linear_probe(
+            pooled("train"), ys["train"], pooled("val"), ys["val"], pooled("test"), ys["test"], c
+        )
+        if e.linear_augmented:
+            out["linear_augmented"] = augmented_linear_probe(
+                _augmented_features(method, cfg, views, device, data.image_size),
+                data.train.images,
+                ys["train"],
+                pooled("train"),
+                pooled("test"),
+                ys["test"],
+                c,
+                out["linear"]["weight_decay"],
+                e.augmented_epochs,
+                seed=cfg.train.seed,
+            )
+    if "lowshot" in only:
+        out["lowshot"] = {}
+        for name, fraction in LOW_SHOT.items():
+            idx = low_shot_indices(ys["train"], fraction, cfg.train.seed)
+            result = linear_probe(
+                pooled("train")[idx],
+                ys["train"][idx],
+                pooled("val"),
+                ys["val"],
+                pooled("test"),
+                ys["test"],
+                c,
+                refit_with_val=False,
+            )
+            result.update(fraction=fraction, labels=len(idx), subset_seed=cfg.train.seed)
+            out["lowshot"][name] = result
+    if "seg" in only:
+        if data.has_masks:
+            masks = {s: getattr(data, s).masks for s in ("train", "test")}
+            out["seg"] = seg_probe(
+                cache.get("spatial", "train"),
+                masks["train"],
+                cache.get("spatial", "test"),
+                masks["test"],
+                c + 1,
+                e.seg_epochs,
+                e.seg_lr,
+                seed=cfg.train.seed,
+                device=device,
+            )
+        elif explicit:
+            raise UserError(
+                f"the segmentation probe needs masks; dataset '{data.name}' has none; "
+                f"datasets with masks: {', '.join(mask_datasets())}"
+            )
+    if "collapse" in only:
+        z0, z1 = _view_pairs(method, method.embed, data, cfg, views, device)
+        out["collapse"] = diagnostics(pooled("test"), z0, z1)
+        out["collapse"]["note"] = "backbone features: std far below std_ref is normal after ReLU"
+        if cache.has_head():
+            h0, h1 = _view_pairs(method, method.embed_head, data, cfg, views, device)
+            out["collapse_head"] = diagnostics(cache.get("head", "test"), h0, h1)
+    return out

@@ -1,0 +1,153 @@
+"""Evaluators against references on tiny data, and `ssl-bench eval` end to end."""
+
+import json
+import math
+
+import pytest
+import torch
+import yaml
+
+from ssl_bench.eval.collapse import alignment, embedding_std, rankme, uniformity
+from ssl_bench.eval.linear import linear_probe, low_shot_indices, select_weight_decay
+from ssl_bench.eval.segmentation import confusion, miou
+
+
+def _blobs(n, d=16, classes=4, seed=0, spread=0.3):
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(classes, d, generator=g) * 3
+    y = torch.arange(n) % classes
+    return centres[y] + spread * torch.randn(n, d, generator=g), y
+
+
+def test_linear_probe_separable_and_shuffled():
+    x, y = _blobs(360, seed=4)  # one draw, so the splits share their class centres
+    tr, ytr, va, yva, te, yte = x[:200], y[:200], x[200:280], y[200:280], x[280:], y[280:]
+    good = linear_probe(tr, ytr, va, yva, te, yte, 4)
+    assert good["top1"] > 0.98
+    g = torch.Generator().manual_seed(0)
+    bad = linear_probe(
+        tr,
+        ytr[torch.randperm(200, generator=g)],
+        va,
+        yva[torch.randperm(80, generator=g)],
+        te,
+        yte,
+        4,
+    )
+    assert bad["top1"] < 0.45  # chance is 0.25
+
+
+def test_selection_never_reads_the_test_split():
+    x, y = _blobs(300, seed=5, spread=2.0)
+    tr, ytr, va, yva, te, yte = x[:150], y[:150], x[150:225], y[150:225], x[225:], y[225:]
+    chosen, _ = select_weight_decay(tr, ytr, va, yva, 4)
+    a = linear_probe(tr, ytr, va, yva, te, yte, 4)
+    garbage = linear_probe(tr, ytr, va, yva, torch.full_like(te, float("nan")), yte.flip(0), 4)
+    assert a["weight_decay"] == garbage["weight_decay"] == chosen
+    assert a["val_top1"] == garbage["val_top1"]
+
+
+def test_low_shot_subsets_are_fixed_and_balanced():
+    y = torch.arange(1000) % 10
+    a, b = low_shot_indices(y, 0.01, seed=3), low_shot_indices(y, 0.01, seed=3)
+    assert torch.equal(a, b) and len(a) == 10 and set(y[a].tolist()) == set(range(10))
+    assert not torch.equal(a, low_shot_indices(y, 0.01, seed=4))
+    assert len(low_shot_indices(y, 0.1, seed=0)) == 100
+
+
+def test_miou_hand_computed():
+    target = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 255, 255]])
+    pred = torch.tensor([[0, 1, 1, 1], [0, 0, 1, 0], [2, 0, 2, 1]])
+    conf = confusion(pred, target, 3)
+    # class 0: tp 3, fp 2 (pred 0 where 1 and 2), fn 1 -> 3/6; class 1: tp 3, fp 1, fn 1 -> 3/5;
+    # class 2: tp 1, fp 0, fn 1 -> 1/2. Ignored pixels (255) do not count.
+    value, iou = miou(conf)
+    torch.testing.assert_close(iou, torch.tensor([3 / 6, 3 / 5, 1 / 2], dtype=torch.float64))
+    assert value == pytest.approx((0.5 + 0.6 + 0.5) / 3)
+
+
+def test_rankme_of_rank_r_matrix():
+    g = torch.Generator().manual_seed(0)
+    for r in (1, 5, 20):
+        z = (
+            torch.randn(500, r, generator=g)
+            @ torch.linalg.qr(torch.randn(64, 64, generator=g))[0][:r]
+        )
+        assert abs(rankme(z) - r) < 0.25 * r + 0.5
+
+
+def test_collapse_std_constant_and_gaussian():
+    assert embedding_std(torch.ones(100, 32) * 3) == pytest.approx(0.0, abs=1e-6)
+    d = 64
+    z = torch.randn(5000, d, generator=torch.Generator().manual_seed(0))
+    assert embedding_std(z) == pytest.approx(1 / math.sqrt(d), rel=0.05)
+    assert alignment(z, z) == pytest.approx(0.0, abs=1e-6)
+    assert uniformity(torch.ones(50, 8)) == pytest.approx(0.0, abs=1e-5)  # all identical: log 1
+    assert uniformity(z) < -2.0  # spread out
+
+
+@pytest.mark.e2e
+def test_eval_command_fills_every_entry_and_caches(run_cli, tiny, tmp_path):
+    out = tmp_path / "run"
+    code, _, err = run_cli("run", "simclr", *tiny, "--no-eval", "--out", out)
+    assert code == 0, err
+    assert "eval" not in json.loads((out / "summary.json").read_text())
+    code, stdout, err = run_cli("eval", out)
+    assert code == 0, err
+    ev = json.loads((out / "summary.json").read_text())["eval"]
+    for key in ("knn", "knn_lightly", "linear", "lowshot", "seg", "collapse", "collapse_head"):
+        assert key in ev, key
+    assert ev["knn"]["k"] == 20 and ev["knn_lightly"]["k"] == 64  # k capped at the bank size
+    assert set(ev["lowshot"]) == {"1%", "10%"}
+    assert 0 <= ev["seg"]["miou"] <= 1 and ev["collapse"]["dim"] == 64
+    assert ev["collapse_head"]["std_ref"] == pytest.approx(1 / math.sqrt(128))
+    cached = sorted(p.name for p in (out / "features").iterdir())
+    assert [n.split("-")[-1] for n in cached] == ["head.pt", "pooled.pt", "spatial.pt"]
+    stamps = [p.stat().st_mtime_ns for p in sorted((out / "features").iterdir())]
+    code, _, err = run_cli("eval", out / "checkpoints" / "last.pt", "--only", "knn")
+    assert code == 0, err
+    assert stamps == [p.stat().st_mtime_ns for p in sorted((out / "features").iterdir())]
+
+
+def test_eval_bad_input(run_cli, tiny, tmp_path):
+    code, _, err = run_cli("eval", tmp_path)
+    assert code == 2 and "no checkpoint in" in err and len(err.strip().splitlines()) == 1
+    out = tmp_path / "run"
+    assert run_cli("run", "random", *tiny, "--out", out, "--no-eval")[0] == 0
+    code, _, err = run_cli("eval", out, "--only", "knn,probe")
+    assert code == 2 and "unknown evaluator 'probe'" in err and "lowshot" in err
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    config["model"]["backbone"] = "resnet18"
+    (out / "config.yaml").write_text(yaml.safe_dump(config))
+    code, _, err = run_cli("eval", out)
+    assert code == 2 and "'small_cnn' backbone" in err and "resnet18" in err
+
+
+def test_seg_on_dataset_without_masks_names_those_with_masks(run_cli, tiny, tmp_path):
+    out = tmp_path / "digits"
+    args = ["run", "pixels", "--dataset", "digits", "--set", "data.image_size=16", "--no-eval"]
+    assert run_cli(*args, "--out", out)[0] == 0
+    code, _, err = run_cli("eval", out, "--only", "seg")
+    assert code == 2 and "needs masks" in err and "shapes" in err
+
+
+def test_augmented_probe_mode(run_cli, tiny, tmp_path):
+    out = tmp_path / "run"
+    code, _, err = run_cli(
+        "run",
+        "simclr",
+        *tiny,
+        "--set",
+        "eval.linear_augmented=true",
+        "--set",
+        "eval.augmented_epochs=2",
+        "--set",
+        "eval.evaluators=linear",
+        "--out",
+        out,
+    )
+    assert code == 0, err
+    ev = json.loads((out / "summary.json").read_text())["eval"]
+    assert set(ev) == {"linear", "linear_augmented"}
+    assert ev["linear_augmented"]["weight_decay"] == ev["linear"]["weight_decay"]
+    assert 0 <= ev["linear_augmented"]["top1"] <= 1
