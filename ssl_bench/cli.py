@@ -96,6 +96,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
 
+    rs = sub.add_parser(
+        "results",
+        parents=[common],
+        help="gather the runs under a folder into one table",
+        description="Collect every summary.json under DIR into DIR/results.csv (all columns) "
+        "and DIR/results.md (headline metrics), and print the markdown table.",
+    )
+    rs.add_argument("dir", type=Path, help="folder holding run folders")
+
     ls = sub.add_parser("list", parents=[common], help="list methods, backbones and datasets")
     ls.add_argument("kind", nargs="?", choices=["methods", "backbones", "datasets"])
     return p
@@ -141,6 +150,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_results(args: argparse.Namespace) -> int:
+    from ssl_bench.report.table import collect, to_markdown
+
+    df = collect(args.dir)
+    df.to_csv(args.dir / "results.csv", index=False)
+    text = to_markdown(df)
+    (args.dir / "results.md").write_text(text)
+    print(text, end="")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from ssl_bench.registry import BACKBONES, DATASETS, METHODS
 
@@ -159,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         _parser().print_help()
         return EXIT_USER
-    handler = {"run": cmd_run, "eval": cmd_eval, "list": cmd_list}[args.command]
+    handler = {"run": cmd_run, "eval": cmd_eval, "results": cmd_results, "list": cmd_list}[
+        args.command
+    ]
     try:
         return handler(args)
     except UserError as err:

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from ssl_bench.eval.knn import topk_accuracy
 
-WD_GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
+WD_GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 
 
 def fit_logreg(x: Tensor, y: Tensor, num_classes: int, wd: float, max_iter: int = 100) -> nn.Linear:

@@ -1,0 +1,1 @@
+"""Results tables (and, next, reports) built from run folders' summary.json files."""

@@ -1,0 +1,100 @@
+"""Gather every summary.json under a folder into one pandas table.
+
+One row per run. Columns: method, dataset, backbone, seed, the config keys that vary
+between the runs, every ``eval.*`` number (flattened, e.g. ``eval.knn.top1``), images
+seen and train time. Protocol parameters stay in the summaries; the markdown view keeps
+a chosen set of headline columns.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ssl_bench.errors import UserError
+
+HEADLINE = {
+    "eval.knn.top1": "kNN top-1",
+    "eval.linear.top1": "linear top-1",
+    "eval.lowshot.10%.top1": "10%-label top-1",
+    "eval.seg.miou": "seg mIoU",
+    "eval.collapse.rankme": "RankMe (backbone)",
+    "eval.collapse_head.rankme": "RankMe (head)",
+    "train_seconds": "train s",
+}
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        elif not isinstance(v, list):
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def collect(root: str | Path) -> pd.DataFrame:
+    """One row per summary.json found below ``root``."""
+    root = Path(root)
+    paths = sorted(root.rglob("summary.json"))
+    if not paths:
+        raise UserError(f"no runs under {root} (no summary.json found)")
+    rows = []
+    for path in paths:
+        s = json.loads(path.read_text())
+        row = {"run": str(path.parent.relative_to(root))}
+        for key in (
+            "method",
+            "dataset",
+            "backbone",
+            "seed",
+            "epochs",
+            "batch_size",
+            "images_seen",
+            "train_seconds",
+        ):
+            row[key] = s.get(key)
+        row.update({f"config.{k}": v for k, v in _flatten(s.get("config", {})).items()})
+        row.update(
+            {
+                k: v
+                for k, v in _flatten({"eval": s.get("eval", {})}).items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            }
+        )
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    config_cols = [c for c in df.columns if c.startswith("config.")]
+    varying = [c for c in config_cols if df[c].astype(str).nunique() > 1]
+    return df.drop(columns=[c for c in config_cols if c not in varying])
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """Headline metrics as a markdown table (accuracies in %). Config columns are shown
+    when they vary between runs of the same method (the arms of an ablation); keys that
+    differ only because the methods differ stay in results.csv."""
+    config = [c for c in df.columns if c.startswith("config.")]
+    arms = [c for c in config if df.groupby("method")[c].nunique(dropna=False).max() > 1]
+    cols = ["method", *arms]
+    cols += [c for c in HEADLINE if c in df.columns]
+    view = df[cols].rename(columns=HEADLINE)
+    lines = ["| " + " | ".join(view.columns) + " |", "|" + "---|" * len(view.columns)]
+    for _, r in view.iterrows():
+        cells = []
+        for name, v in r.items():
+            if isinstance(v, float) and pd.isna(v):
+                cells.append("-")
+            elif isinstance(v, float) and ("top-1" in name or "mIoU" in name):
+                cells.append(f"{100 * v:.1f}%")
+            elif isinstance(v, float) and name in HEADLINE.values():
+                cells.append(f"{v:.1f}")
+            elif isinstance(v, float):
+                cells.append(f"{v:g}")
+            else:
+                cells.append(str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
