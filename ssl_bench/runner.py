@@ -32,7 +32,7 @@ from ssl_bench.runtime import (
     select_device,
     versions,
 )
-from ssl_bench.trainer import Trainer
+from ssl_bench.trainer import Progress, Trainer
 
 # Keys that may change between a run and its resumption: they do not change results.
 RESUME_IGNORED = ("train.device", "train.progress", "train.threads", "train.log_every", "eval.")
@@ -127,18 +127,32 @@ def run(cfg: Config, out: Path | None = None, resume: bool = False) -> dict[str,
         trainer.save()  # nothing to train: the checkpoint holds the (random) weights
         progress = trainer.progress
 
-    summary: dict[str, Any] = {
+    epochs = cfg.train.epochs if method.trainable else 0
+    summary = make_summary(cfg, epochs, progress, device, out)
+    if cfg.eval.enabled:
+        start = time.perf_counter()
+        only = parse_only(cfg.eval.evaluators, "")
+        summary["eval"] = evaluate_run(method, data, cfg, views, device, folder, only)
+        summary["eval_seconds"] = round(time.perf_counter() - start, 2)
+    folder.write_summary(summary)
+    return summary
+
+
+def make_summary(
+    cfg: Config, epochs: int, progress: Progress, device: torch.device, out: Path
+) -> dict[str, Any]:
+    """The summary.json contract (MISSION.md), without ``eval``."""
+    seconds = progress.train_seconds
+    return {
         "method": cfg.method.name,
         "dataset": cfg.data.name,
         "backbone": cfg.model.backbone,
         "batch_size": cfg.train.batch_size,
-        "epochs": cfg.train.epochs if method.trainable else 0,
+        "epochs": epochs,
         "seed": cfg.train.seed,
         "images_seen": progress.images_seen,
-        "train_seconds": round(progress.train_seconds, 2),
-        "train_images_per_s": round(progress.images_seen / progress.train_seconds, 1)
-        if progress.train_seconds > 0
-        else None,
+        "train_seconds": round(seconds, 2),
+        "train_images_per_s": round(progress.images_seen / seconds, 1) if seconds > 0 else None,
         "device": describe_device(device),
         "precision": precision_name(device, cfg.train.precision),
         "git_sha": git_sha(),
@@ -147,13 +161,6 @@ def run(cfg: Config, out: Path | None = None, resume: bool = False) -> dict[str,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": cfg.to_dict(),
     }
-    if cfg.eval.enabled:
-        start = time.perf_counter()
-        only = parse_only(cfg.eval.evaluators, "")
-        summary["eval"] = evaluate_run(method, data, cfg, views, device, folder, only)
-        summary["eval_seconds"] = round(time.perf_counter() - start, 2)
-    folder.write_summary(summary)
-    return summary
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -260,24 +267,8 @@ def evaluate_existing(target: Path, only_text: str | None, device_name: str | No
     if folder.summary_path.is_file():
         summary = folder.read_summary()
     else:
-        progress = state.get("progress", {})
-        summary = {
-            "method": cfg.method.name,
-            "dataset": cfg.data.name,
-            "backbone": cfg.model.backbone,
-            "batch_size": cfg.train.batch_size,
-            "epochs": progress.get("epoch", 0),
-            "seed": cfg.train.seed,
-            "images_seen": progress.get("images_seen", 0),
-            "train_seconds": progress.get("train_seconds", 0.0),
-            "train_images_per_s": None,
-            "device": describe_device(device),
-            "precision": precision_name(device, cfg.train.precision),
-            "git_sha": git_sha(),
-            "versions": versions(),
-            "run_dir": str(folder.path),
-            "config": cfg.to_dict(),
-        }
+        progress = Progress(**state.get("progress", {}))
+        summary = make_summary(cfg, progress.epoch, progress, device, folder.path)
     summary.setdefault("eval", {}).update(results)
     summary["evaluated_checkpoint"] = str(ckpt)
     folder.write_summary(summary)

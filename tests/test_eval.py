@@ -151,3 +151,14 @@ def test_augmented_probe_mode(run_cli, tiny, tmp_path):
     assert set(ev) == {"linear", "linear_augmented"}
     assert ev["linear_augmented"]["weight_decay"] == ev["linear"]["weight_decay"]
     assert 0 <= ev["linear_augmented"]["top1"] <= 1
+
+
+def test_eval_of_an_interrupted_run_writes_a_summary(run_cli, tiny, tmp_path):
+    out = tmp_path / "run"
+    assert run_cli("run", "simclr", *tiny, "--no-eval", "--out", out)[0] == 0
+    (out / "summary.json").unlink()  # as if the run had stopped after its last checkpoint
+    code, _, err = run_cli("eval", out, "--only", "knn")
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == "simclr" and summary["epochs"] == 1
+    assert summary["images_seen"] == 64 and "knn" in summary["eval"]
