@@ -27,6 +27,13 @@ class DataInfo:
     num_classes: int
     image_size: int
     classes: list[str]
+    num_train: int = 0  # images the method pre-trains on (0 = unknown)
+
+    @staticmethod
+    def of(data: Any, use_unlabeled: bool = False) -> DataInfo:
+        """The info of a :class:`DatasetSplits`."""
+        n = len(data.pretrain_images(use_unlabeled))
+        return DataInfo(data.num_classes, data.image_size, data.classes, n)
 
 
 class Method(nn.Module):

@@ -56,7 +56,10 @@ def apply_schedule(
     if cfg.weight_decay_end is not None:
         wd = cosine(step, total_steps, cfg.weight_decay, cfg.weight_decay_end)
     for g in optimizer.param_groups:
-        g["lr"] = now * g.get("lr_scale", 1.0)
+        # A group may be frozen for its first steps (DINO's last layer): lr 0 also stops
+        # AdamW's decoupled weight decay, unlike a zeroed gradient.
+        frozen = step < g.get("freeze_until_step", 0)
+        g["lr"] = 0.0 if frozen else now * g.get("lr_scale", 1.0)
         if wd is not None and g["weight_decay"] > 0:
             g["weight_decay"] = wd
     return now

@@ -112,7 +112,7 @@ def run(cfg: Config, out: Path | None = None, resume: bool = False) -> dict[str,
     folder.prepare()  # only now: bad input above leaves no folder behind
     folder.write_config(cfg.to_dict())
     seed_everything(cfg.train.seed)
-    info = DataInfo(data.num_classes, data.image_size, data.classes)
+    info = DataInfo.of(data, cfg.data.use_unlabeled)
     method = build_method(cfg, info).to(device)
     views = ViewGenerator(*channel_stats(data.pretrain_images(cfg.data.use_unlabeled)))
 
@@ -249,7 +249,7 @@ def evaluate_existing(target: Path, only_text: str | None, device_name: str | No
     device = select_device(cfg.train.device)
     data = load_dataset(cfg.data)
     seed_everything(cfg.train.seed)
-    method = build_method(cfg, DataInfo(data.num_classes, data.image_size, data.classes)).to(device)
+    method = build_method(cfg, DataInfo.of(data, cfg.data.use_unlabeled)).to(device)
     try:
         method.load_state_dict(state["model"])
     except RuntimeError as err:

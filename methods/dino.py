@@ -1,0 +1,171 @@
+"""DINO (Caron et al., 2021): self-distillation with no labels, global + local crops.
+
+The student sees 2 global crops and ``n_local`` smaller local crops; the EMA teacher
+sees the globals only. lightly's ``DINOLoss`` sums the cross-entropy over every pair of
+(teacher global i, student view j != i), with a centred, sharpened teacher.
+Schedules are pure functions of the step: teacher temperature (linear warm-up), EMA
+momentum (cosine to 1), weight decay (cosine, via ``optim.weight_decay_end``) and the
+frozen last layer during the first epoch(s).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from lightly.loss import DINOLoss
+from lightly.models.modules.heads import DINOProjectionHead
+from lightly.models.utils import deactivate_requires_grad, update_momentum
+from torch import Tensor
+
+from ssl_bench.backbones import ViT
+from ssl_bench.config import Config, MethodConfig
+from ssl_bench.data.views import ViewSpec
+from ssl_bench.errors import UserError
+from ssl_bench.method import DataInfo, Method
+from ssl_bench.registry import METHODS
+from ssl_bench.schedules import cosine
+
+
+@dataclass
+class DINOConfig(MethodConfig):
+    n_local: int = 4  # local crops per image (paper: 6-10)
+    local_size: int = 0  # 0 = half the image size (paper: 96 px locals for 224 px globals)
+    global_scale: tuple[float, float] = (0.4, 1.0)  # FACTS
+    local_scale: tuple[float, float] = (0.05, 0.4)  # FACTS
+    hidden_dim: int = 512  # paper 2048; CPU scale
+    bottleneck_dim: int = 128  # paper 256
+    out_dim: int = 2048  # K; paper 65536
+    student_temp: float = 0.1  # FACTS
+    teacher_temp: float = 0.07  # FACTS: 0.04 warming to 0.07
+    warmup_teacher_temp: float = 0.04
+    warmup_teacher_temp_epochs: int = 5  # FACTS: 30 of 100+ epochs; a quarter of ours
+    center_momentum: float = 0.9  # FACTS
+    momentum_base: float = 0.996  # FACTS: EMA 0.996 -> 1, cosine
+    freeze_last_layer_epochs: int = 1  # FACTS: last layer frozen during the first epoch
+
+    def validate(self) -> None:
+        if self.n_local < 0:
+            raise UserError(f"method.n_local must be >= 0, got {self.n_local}")
+        if not 0 <= self.momentum_base <= 1:
+            raise UserError(f"method.momentum_base must be in [0, 1], got {self.momentum_base}")
+        for key in ("global_scale", "local_scale"):
+            lo, hi = getattr(self, key)
+            if not 0 < lo <= hi <= 1:
+                raise UserError(f"method.{key} needs 0 < min <= max <= 1, got {lo}, {hi}")
+
+
+RECIPE = {
+    # FACTS: AdamW lr 5e-4 * bs/256, weight decay 0.04 -> 0.4 cosine.
+    "optim": {
+        "name": "adamw",
+        "lr": 5e-4,
+        "lr_scaling": "linear",
+        "weight_decay": 0.04,
+        "weight_decay_end": 0.4,
+        "warmup_epochs": 1.0,
+    },
+}
+
+
+@METHODS.register(
+    "dino",
+    "DINO: EMA teacher self-distillation, global + local crops",
+    config=DINOConfig,
+    recipe=RECIPE,
+)
+class DINO(Method):
+    def __init__(self, cfg: Config, info: DataInfo) -> None:
+        super().__init__(cfg, info)
+        m: DINOConfig = cfg.method  # type: ignore[assignment]
+        self.m = m
+        # BatchNorm in the head for CNNs only (lightly/DINO: none with a ViT).
+        self.head = DINOProjectionHead(
+            self.backbone.dim,
+            m.hidden_dim,
+            m.bottleneck_dim,
+            m.out_dim,
+            batch_norm=not isinstance(self.backbone, ViT),
+        )
+        self.teacher_backbone = copy.deepcopy(self.backbone)
+        # weight_norm modules cannot be deep-copied: build a twin and copy the weights.
+        self.teacher_head = DINOProjectionHead(
+            self.backbone.dim,
+            m.hidden_dim,
+            m.bottleneck_dim,
+            m.out_dim,
+            batch_norm=not isinstance(self.backbone, ViT),
+        )
+        self.teacher_head.load_state_dict(self.head.state_dict())
+        deactivate_requires_grad(self.teacher_backbone)
+        deactivate_requires_grad(self.teacher_head)
+        self.criterion = DINOLoss(
+            m.out_dim,
+            teacher_temp=m.teacher_temp,
+            student_temp=m.student_temp,
+            center_momentum=m.center_momentum,
+        )
+        self.local_size = m.local_size or max(8, info.image_size // 2)
+        # Epoch-based settings become step counts (schedules are functions of the step).
+        self.steps_per_epoch = max(1, info.num_train // cfg.train.batch_size)
+
+    def views(self) -> list[ViewSpec]:
+        m = self.m
+        globals_ = [
+            ViewSpec(crop_scale=m.global_scale, blur_p=1.0),
+            ViewSpec(crop_scale=m.global_scale, blur_p=0.1, solarize_p=0.2),
+        ]
+        local = ViewSpec(size=self.local_size, crop_scale=m.local_scale, blur_p=0.5)
+        return globals_ + [local] * m.n_local
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        """The head's last layer is frozen (lr 0) for ``freeze_last_layer_epochs``."""
+        freeze = self.m.freeze_last_layer_epochs * self.steps_per_epoch
+        last = {id(p) for p in self.head.last_layer.parameters()}
+        groups = []
+        for g in super().param_groups():
+            rest = [p for p in g["params"] if id(p) not in last]
+            frozen = [p for p in g["params"] if id(p) in last]
+            groups.append({**g, "params": rest})
+            if frozen:
+                groups.append(
+                    {
+                        **g,
+                        "name": g["name"] + "_last_layer",
+                        "params": frozen,
+                        "freeze_until_step": freeze,
+                    }
+                )
+        return groups
+
+    def embed_head(self, x: Tensor) -> Tensor:
+        return self.head(self.backbone(x))
+
+    def teacher_temp(self, step: int) -> float:
+        warmup = self.m.warmup_teacher_temp_epochs * self.steps_per_epoch
+        if step >= warmup:
+            return self.m.teacher_temp
+        return self.m.warmup_teacher_temp + (self.m.teacher_temp - self.m.warmup_teacher_temp) * (
+            step / warmup
+        )
+
+    def training_step(
+        self, views: list[Tensor], labels: Tensor, step: int, total_steps: int
+    ) -> dict[str, Tensor]:
+        globals_, locals_ = views[:2], views[2:]
+        with torch.no_grad():  # the teacher sees the global crops only
+            teacher_out = [self.teacher_head(self.teacher_backbone(v)) for v in globals_]
+        student_out = [self.embed_head(v) for v in globals_]
+        if locals_:  # all local crops share a size: one backbone pass
+            student_out += list(self.embed_head(torch.cat(locals_)).chunk(len(locals_)))
+        temp = self.teacher_temp(step)
+        loss = self.criterion(teacher_out, student_out, teacher_temp=temp)
+        return {"loss": loss, "teacher_temp": torch.tensor(temp)}
+
+    @torch.no_grad()
+    def after_optimizer_step(self, step: int, total_steps: int) -> None:
+        tau = cosine(step, total_steps, self.m.momentum_base, 1.0)
+        update_momentum(self.backbone, self.teacher_backbone, tau)
+        update_momentum(self.head, self.teacher_head, tau)
