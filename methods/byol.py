@@ -17,9 +17,9 @@ from lightly.models.modules.heads import BYOLPredictionHead, BYOLProjectionHead
 from lightly.models.utils import deactivate_requires_grad, update_momentum
 from torch import Tensor, nn
 
-from ssl_bench.config import Config, MethodConfig
+from ssl_bench.config import Config, MethodConfig, check_momentum
 from ssl_bench.data.views import ViewSpec
-from ssl_bench.errors import UserError, unknown
+from ssl_bench.errors import unknown
 from ssl_bench.method import DataInfo, Method
 from ssl_bench.optim import ADAMW_CPU
 from ssl_bench.registry import METHODS
@@ -36,8 +36,7 @@ class BYOLConfig(MethodConfig):
     predictor_lr_scale: float = 1.0  # lr multiplier of the predictor (SimSiam, DirectPred: 10)
 
     def validate(self) -> None:
-        if not 0 <= self.momentum_base <= 1:
-            raise UserError(f"method.momentum_base must be in [0, 1], got {self.momentum_base}")
+        check_momentum("method.momentum_base", self.momentum_base)
         if self.momentum_schedule not in ("cosine", "constant"):
             raise unknown(
                 "method.momentum_schedule", self.momentum_schedule, ("cosine", "constant")

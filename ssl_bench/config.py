@@ -231,6 +231,17 @@ def _check(ok: bool, message: str) -> None:
         raise UserError(message)
 
 
+def check_crop_scale(key: str, scale: tuple[float, float]) -> None:
+    """A (min, max) crop area fraction, as methods with several crop sizes declare."""
+    lo, hi = scale
+    _check(0 < lo <= hi <= 1, f"{key} needs 0 < min <= max <= 1, got {lo}, {hi}")
+
+
+def check_momentum(key: str, value: float) -> None:
+    """An EMA rate: 0 = the target is the online network, 1 = frozen."""
+    _check(0 <= value <= 1, f"{key} must be in [0, 1], got {value}")
+
+
 def _plain(value: Any) -> Any:
     """Tuples -> lists so that the YAML dump stays plain."""
     if isinstance(value, dict):

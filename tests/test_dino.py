@@ -4,9 +4,9 @@ import math
 
 import torch
 import torch.nn.functional as F
+from helpers import views_for
 
 from ssl_bench.config import resolve
-from ssl_bench.data.views import ViewGenerator, resolve_views
 from ssl_bench.method import DataInfo, build_method
 from ssl_bench.optim import apply_schedule, build_optimizer
 
@@ -27,14 +27,6 @@ def make(*sets):
     )
     torch.manual_seed(0)
     return build_method(cfg, INFO), cfg
-
-
-def views_for(method, cfg, n=8):
-    images = torch.randint(
-        0, 256, (n, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(1)
-    )
-    specs = resolve_views(method.views(), cfg.aug, 16)
-    return ViewGenerator([0.5] * 3, [0.25] * 3)(images, specs, torch.Generator().manual_seed(0))
 
 
 def dino_reference(teacher, student, center, t_temp, s_temp):

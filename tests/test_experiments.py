@@ -5,8 +5,11 @@ from pathlib import Path
 import pytest
 
 from ssl_bench.config import load_yaml, resolve
+from ssl_bench.sweep import SWEEP_KEYS, plan
 
-FILES = sorted((Path(__file__).parent.parent / "experiments").glob("*.yaml"))
+ALL = sorted((Path(__file__).parent.parent / "experiments").glob("*.yaml"))
+SWEEPS = [p for p in ALL if set(load_yaml(p)) <= set(SWEEP_KEYS)]
+FILES = [p for p in ALL if p not in SWEEPS]  # plain config files (`--config`)
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
@@ -23,3 +26,9 @@ def test_dataset_recipe_sits_under_method_and_file():
     assert cifar.aug.hue == 0.1 and cifar.aug.crop_min_scale == 0.08  # FACTS defaults
     override = resolve("simclr", set_items=["aug.hue=0.2"])
     assert override.aug.hue == 0.2
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=[p.name for p in SWEEPS])
+def test_sweep_file_plans(path):
+    runs = plan(path)
+    assert runs and len({r.name for r in runs}) == len(runs)

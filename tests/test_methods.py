@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import views_for
 
 from ssl_bench.config import resolve
-from ssl_bench.data.views import ViewGenerator, resolve_views
 from ssl_bench.method import DataInfo, build_method
 from ssl_bench.registry import METHODS
 
@@ -23,19 +23,13 @@ def make(name, *sets):
     return build_method(cfg, INFO), cfg
 
 
-def views_for(method, cfg, n=8):
-    images = torch.randint(
-        0, 256, (n, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(1)
-    )
-    specs = resolve_views(method.views(), cfg.aug, 16)
-    return ViewGenerator([0.5] * 3, [0.25] * 3)(images, specs, torch.Generator().manual_seed(0))
-
-
 VARIANTS = [(name, ()) for name in METHODS.names()] + [
     ("simclr", ("method.negatives=false",)),
     ("byol", ("method.predictor=false",)),
     ("byol", ("method.momentum_base=0", "method.momentum_schedule=constant")),
     ("byol", ("method.momentum_base=1",)),
+    ("logo", ("method.local_repulsion=false",)),
+    ("logo", ("method.momentum_base=0.99",)),
 ]
 
 

@@ -29,3 +29,21 @@ def test_results_table_from_runs(run_cli, tiny, tmp_path):
 def test_results_of_empty_folder(run_cli, tmp_path):
     code, _, err = run_cli("results", tmp_path)
     assert code == 2 and "no runs under" in err
+
+
+def test_head_std_is_shown_beside_its_reference(tmp_path):
+    import json
+
+    from ssl_bench.report.table import collect, to_markdown
+
+    for name, std in (("healthy", 0.086), ("collapsed", 0.014)):
+        (tmp_path / name).mkdir()
+        summary = {
+            "method": "byol",
+            "config": {"method": {"predictor": name == "healthy"}},
+            "eval": {"collapse_head": {"std": std, "dim": 64, "rankme": 3.0}},
+        }
+        (tmp_path / name / "summary.json").write_text(json.dumps(summary))
+    md = to_markdown(collect(tmp_path))
+    assert "| head std | 1/sqrt(d) |" in md
+    assert "| 0.014 | 0.125 |" in md and "| 0.086 | 0.125 |" in md

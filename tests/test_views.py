@@ -61,3 +61,24 @@ def test_eval_view_is_deterministic():
         _images(), resolve_views([EVAL_VIEW], AugConfig(), 16), torch.Generator().manual_seed(0)
     )
     torch.testing.assert_close(view, gen.plain(_images()), atol=1e-5, rtol=0)
+
+
+def test_each_crop_group_is_one_batched_operation(monkeypatch):
+    """DINO-style 2 globals + 4 identical locals: one pass per distinct spec, not per view."""
+    gen = ViewGenerator([0.5] * 3, [0.25] * 3)
+    calls = []
+    make = ViewGenerator.make
+
+    def counting(self, images, spec, generator):
+        calls.append((len(images), spec.size))
+        return make(self, images, spec, generator)
+
+    monkeypatch.setattr(ViewGenerator, "make", counting)
+    local = ViewSpec(size=8, crop_scale=(0.05, 0.4))
+    specs = resolve_views(
+        [ViewSpec(blur_p=1.0), ViewSpec(solarize_p=0.2)] + [local] * 4, AugConfig(), 16
+    )
+    views = gen(_images(), specs, torch.Generator().manual_seed(0))
+    assert calls == [(8, 16), (8, 16), (32, 8)]
+    assert [v.shape[-1] for v in views] == [16, 16, 8, 8, 8, 8]
+    assert len({v.sum().item() for v in views[2:]}) == 4  # the four locals are distinct draws

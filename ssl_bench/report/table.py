@@ -22,6 +22,8 @@ HEADLINE = {
     "eval.lowshot.10%.top1": "10%-label top-1",
     "eval.seg.miou": "seg mIoU",
     "eval.collapse.rankme": "RankMe (backbone)",
+    "eval.collapse_head.std": "head std",
+    "head_std_reference": "1/sqrt(d)",
     "eval.collapse_head.rankme": "RankMe (head)",
     "train_seconds": "train s",
 }
@@ -68,6 +70,8 @@ def collect(root: str | Path) -> pd.DataFrame:
         )
         rows.append(row)
     df = pd.DataFrame(rows)
+    if "eval.collapse_head.dim" in df.columns:  # what a healthy head's std is compared with
+        df["head_std_reference"] = df["eval.collapse_head.dim"] ** -0.5
     config_cols = [c for c in df.columns if c.startswith("config.")]
     varying = [c for c in config_cols if df[c].astype(str).nunique() > 1]
     return df.drop(columns=[c for c in config_cols if c not in varying])
@@ -90,6 +94,8 @@ def to_markdown(df: pd.DataFrame) -> str:
                 cells.append("-")
             elif isinstance(v, float) and ("top-1" in name or "mIoU" in name):
                 cells.append(f"{100 * v:.1f}%")
+            elif isinstance(v, float) and ("std" in name or "sqrt" in name):
+                cells.append(f"{v:.3f}")
             elif isinstance(v, float) and name in HEADLINE.values():
                 cells.append(f"{v:.1f}")
             elif isinstance(v, float):
