@@ -96,12 +96,42 @@ def _parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
 
+    sw = sub.add_parser(
+        "sweep",
+        parents=[common],
+        help="run a grid of configs x seeds (resumable)",
+        description="Run every arm x grid point x seed of a sweep file, each in its own folder "
+        "under --out. Finished runs are skipped and interrupted ones resumed, so rerunning the "
+        "command continues a sweep; a failed run is recorded in OUT/sweep.jsonl and the sweep "
+        "goes on. Every run's config is validated before anything trains.",
+    )
+    sw.add_argument("file", type=Path, help="sweep file (see experiments/collapse.yaml)")
+    sw.add_argument("--out", type=Path, help="sweep folder (default: runs/FILE_STEM)")
+    sw.add_argument(
+        "--dry-run", action="store_true", help="print the plan and an estimated cost, run nothing"
+    )
+    sw.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=V",
+        help="override a config key in every run, e.g. --set model.backbone=resnet18",
+    )
+    sw.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs at a time; CPU threads are split between them (default 1)",
+    )
+
     rs = sub.add_parser(
         "results",
         parents=[common],
         help="gather the runs under a folder into one table",
         description="Collect every summary.json under DIR into DIR/results.csv (all columns) "
-        "and DIR/results.md (headline metrics), and print the markdown table.",
+        "and DIR/results.md (headline metrics; runs that differ only in their seed are one "
+        "row, mean ± std), and print the markdown table.",
     )
     rs.add_argument("dir", type=Path, help="folder holding run folders")
 
@@ -150,6 +180,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from ssl_bench.sweep import dry_run, run_sweep
+
+    if args.jobs < 1:
+        raise UserError(f"--jobs must be >= 1, got {args.jobs}")
+    out = args.out or Path("runs") / args.file.stem
+    if args.dry_run:
+        dry_run(args.file, out, args.overrides)
+        return 0
+    outcomes = run_sweep(args.file, out, jobs=args.jobs, set_items=args.overrides)
+    failed = [o for o in outcomes if o.status == "failed"]
+    print(
+        f"sweep finished: {len(outcomes) - len(failed)} runs ok, {len(failed)} failed; "
+        f"`ssl-bench results {out}` tabulates them"
+    )
+    return 1 if failed else 0
+
+
 def cmd_results(args: argparse.Namespace) -> int:
     from ssl_bench.report.table import collect, to_markdown
 
@@ -179,9 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         _parser().print_help()
         return EXIT_USER
-    handler = {"run": cmd_run, "eval": cmd_eval, "results": cmd_results, "list": cmd_list}[
-        args.command
-    ]
+    handler = {
+        "run": cmd_run,
+        "eval": cmd_eval,
+        "sweep": cmd_sweep,
+        "results": cmd_results,
+        "list": cmd_list,
+    }[args.command]
     try:
         return handler(args)
     except UserError as err:

@@ -80,8 +80,9 @@ def load_sweep(path: str | Path) -> dict[str, Any]:
     return {"base": data.get("base") or {}, "grid": grid, "arms": arms, "seeds": seeds}
 
 
-def plan(path: str | Path) -> list[RunSpec]:
-    """Every run of a sweep file, its config resolved and validated."""
+def plan(path: str | Path, set_items: list[str] | None = None) -> list[RunSpec]:
+    """Every run of a sweep file, its config resolved and validated. ``set_items``
+    (``section.key=value``) apply to every run, last: how a file is scaled up."""
     sweep = load_sweep(path)
     base = dict(sweep["base"])
     base_method = base.pop("method", None)
@@ -100,8 +101,174 @@ def plan(path: str | Path) -> list[RunSpec]:
                 name = "-".join([*parts, f"seed{seed}"])
                 values = _merge(base, _nest({**overrides, "train.seed": seed}))
                 try:
-                    cfg = resolve(str(method), file_values=values)
+                    cfg = resolve(str(method), file_values=values, set_items=set_items)
                 except UserError as err:
                     raise UserError(f"{path}, run {name}: {err}") from None
                 runs.append(RunSpec(name, str(method), seed, overrides, cfg))
     return runs
+
+
+# ---------------------------------------------------------------- running a sweep
+@dataclass
+class Outcome:
+    name: str
+    status: str  # done | skipped (finished before) | resumed | failed
+    seconds: float = 0.0
+    error: str = ""
+
+
+def _state(folder: Path) -> str:
+    """``finished``, ``interrupted`` (a checkpoint, no summary) or ``new``."""
+    if (folder / "summary.json").is_file():
+        return "finished"
+    if (folder / "checkpoints" / "last.pt").is_file():
+        return "interrupted"
+    return "new"
+
+
+def _run_one(spec: RunSpec, folder: Path, threads: int) -> Outcome:
+    """Run (or resume) one run; a failure is returned, never raised, so the sweep goes on."""
+    import time
+
+    import torch
+
+    from ssl_bench.runner import run
+
+    resume = _state(folder) == "interrupted"
+    cfg = spec.config
+    assert cfg is not None
+    if threads:
+        cfg.train.threads = threads
+        torch.set_num_threads(threads)
+    cfg.train.progress = False  # one line per run instead of interleaved bars
+    start = time.perf_counter()
+    try:
+        run(cfg, folder, resume=resume)
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # noqa: BLE001  (recorded in sweep.jsonl; the sweep goes on)
+        first = str(err).splitlines()[0] if str(err) else ""
+        return Outcome(
+            spec.name, "failed", time.perf_counter() - start, f"{type(err).__name__}: {first}"
+        )
+    return Outcome(spec.name, "resumed" if resume else "done", time.perf_counter() - start)
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def run_sweep(
+    path: str | Path,
+    out: str | Path,
+    jobs: int = 1,
+    set_items: list[str] | None = None,
+    echo: Any = print,
+) -> list[Outcome]:
+    """Run every run of a sweep under ``out/<run name>``; skip finished runs, resume
+    interrupted ones, record failures in ``out/sweep.jsonl`` and carry on."""
+    import json
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    runs = plan(path, set_items)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    todo = [r for r in runs if _state(out / r.name) != "finished"]
+    outcomes = [Outcome(r.name, "skipped") for r in runs if r not in todo]
+    echo(f"sweep {path}: {len(runs)} runs, {len(outcomes)} already finished, {len(todo)} to run")
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 0
+    gpus = _gpu_count()
+    if jobs > 1 and gpus:  # one run per GPU: spread the runs over the devices
+        for i, r in enumerate(todo):
+            if r.config is not None and r.config.train.device == "auto":
+                r.config.train.device = f"cuda:{i % gpus}"
+
+    def record(o: Outcome) -> None:
+        outcomes.append(o)
+        with (out / "sweep.jsonl").open("a") as f:
+            f.write(json.dumps(o.__dict__) + "\n")
+        detail = f" ({o.error})" if o.error else ""
+        echo(f"[{len(outcomes)}/{len(runs)}] {o.name}: {o.status} in {o.seconds:.0f} s{detail}")
+
+    if jobs <= 1:
+        for r in todo:
+            record(_run_one(r, out / r.name, threads))
+    else:
+        # spawn: a fresh interpreter per worker, so no torch thread pool is forked.
+        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(_run_one, r, out / r.name, threads) for r in todo]
+            for fut in as_completed(futures):
+                record(fut.result())
+    return outcomes
+
+
+# ---------------------------------------------------------------- --dry-run
+def time_step(cfg: Config, repeats: int = 2) -> float:
+    """Seconds per optimiser step of ``cfg``'s method, timed on random images."""
+    import time
+
+    import torch
+
+    from ssl_bench.data.views import ViewGenerator, resolve_views
+    from ssl_bench.method import DataInfo, build_method
+    from ssl_bench.runtime import select_device
+
+    device = select_device(cfg.train.device)
+    size, batch = cfg.data.image_size, cfg.train.batch_size
+    info = DataInfo(10, size, [str(i) for i in range(10)], max(cfg.data.train_size, batch))
+    method = build_method(cfg, info).to(device)
+    if not method.trainable:
+        return 0.0
+    specs = resolve_views(method.views(), cfg.aug, size)
+    views = ViewGenerator([0.5] * 3, [0.25] * 3)
+    gen = torch.Generator(device=device).manual_seed(0)
+    images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, device=device)
+    labels = torch.zeros(batch, dtype=torch.long, device=device)
+    params = [p for g in method.param_groups() for p in g["params"]]
+    opt = torch.optim.SGD(params, lr=0.0)
+    times = []
+    for _ in range(repeats + 1):  # the first step warms up and is not counted
+        start = time.perf_counter()
+        loss = method.training_step(views(images, specs, gen), labels, 0, 1)["loss"]
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        times.append(time.perf_counter() - start)
+    return sum(times[1:]) / repeats
+
+
+def dry_run(
+    path: str | Path, out: str | Path, set_items: list[str] | None = None, echo: Any = print
+) -> float:
+    """Print the plan and an estimated training time (one short timing per distinct
+    method setting); return the estimate in seconds. Nothing is written."""
+    runs = plan(path, set_items)
+    out = Path(out)
+    cache: dict[str, float] = {}
+    total = 0.0
+    for r in runs:
+        cfg = r.config
+        assert cfg is not None
+        key = repr((r.method, cfg.method, cfg.model, cfg.data.image_size, cfg.train.batch_size))
+        if key not in cache:
+            cache[key] = time_step(cfg)
+        n = cfg.data.train_size  # 0 = a whole real dataset: size unknown until loaded
+        steps = cfg.train.epochs * (n // cfg.train.batch_size) if n else 0
+        seconds = steps * cache[key]
+        total += seconds
+        state = _state(out / r.name)
+        cost = f"~{seconds / 60:.1f} min" if n else "size of the full dataset unknown"
+        per_epoch = steps // max(cfg.train.epochs, 1)
+        echo(
+            f"  {r.name:<40} {r.method:<8} {cfg.train.epochs:>3} x {per_epoch:>4} steps"
+            f"  {cost} {state}"
+        )
+    echo(
+        f"{len(runs)} runs; estimated training time ~{total / 60:.0f} min on this machine "
+        f"(from timed steps per setting; evaluation not included)"
+    )
+    return total

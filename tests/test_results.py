@@ -47,3 +47,24 @@ def test_head_std_is_shown_beside_its_reference(tmp_path):
     md = to_markdown(collect(tmp_path))
     assert "| head std | 1/sqrt(d) |" in md
     assert "| 0.014 | 0.125 |" in md and "| 0.086 | 0.125 |" in md
+
+
+def test_seeds_of_one_arm_become_mean_and_std(tmp_path):
+    import json
+
+    from ssl_bench.report.table import collect, to_markdown
+
+    for seed, acc in ((0, 0.1), (1, 0.2), (2, 0.3)):
+        for arm in (True, False):
+            folder = tmp_path / f"{arm}-{seed}"
+            folder.mkdir()
+            summary = {
+                "method": "simclr",
+                "config": {"method": {"negatives": arm}, "train": {"seed": seed}},
+                "eval": {"knn": {"top1": acc if arm else 0.5}},
+            }
+            (folder / "summary.json").write_text(json.dumps(summary))
+    md = to_markdown(collect(tmp_path))
+    assert "| method | config.method.negatives | seeds | kNN top-1 |" in md
+    assert "| simclr | False | 3 | 50.0 ± 0.0% |" in md
+    assert "| simclr | True | 3 | 20.0 ± 10.0% |" in md

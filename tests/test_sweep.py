@@ -1,5 +1,7 @@
 """Sweep files expand into one validated run per arm x grid point x seed."""
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,12 @@ def test_grid_times_arms_times_seeds_with_names(tmp_path):
     assert last.aug.blur is False and runs[0].config.aug.blur is True
 
 
+def test_set_applies_to_every_run_last(tmp_path):
+    path = write(tmp_path, "base: {method: simclr}\narms: {a: {train.epochs: 3}, b: {}}\n")
+    runs = plan(path, ["train.epochs=7", "model.width=8"])
+    assert [(r.config.train.epochs, r.config.model.width) for r in runs] == [(7, 8), (7, 8)]
+
+
 def test_method_can_come_from_the_grid(tmp_path):
     runs = plan(write(tmp_path, "grid: {method: [simclr, byol]}\nseeds: [0]\n"))
     assert [(r.name, r.method) for r in runs] == [
@@ -57,6 +65,7 @@ def test_method_can_come_from_the_grid(tmp_path):
         ("gird: {method: [simclr]}\n", "grid"),
         ("grid: {train.epochs: [1]}\n", "no method"),
         ("base: {method: simclr}\narms: {a: {method.negatives: maybe}}\n", "run a-seed0"),
+        ("base: {method: simclr}\narms:\n  a: {}\n  a: {train.epochs: 2}\n", "duplicate key 'a'"),
     ],
 )
 def test_bad_sweep_files_fail_before_anything_runs(tmp_path, text, message):
@@ -81,3 +90,59 @@ def test_multicrop_sweep_adds_one_term_per_arm():
     assert arms["logo"].method.local_repulsion is True
     assert arms["logo_strong_repulsion"].method.local_weight > arms["logo"].method.local_weight
     assert arms["dino"].method.name == "dino"
+
+
+TINY_BASE = """
+base:
+  method: random
+  data: {train_size: 64, val_size: 32, test_size: 32}
+  model: {width: 8}
+  train: {epochs: 1, batch_size: 16, knn_monitor_size: 64}
+  eval: {evaluators: knn}
+"""
+
+
+def test_sweep_resumes_skips_and_survives_a_failing_run(run_cli, tmp_path):
+    sweep = write(
+        tmp_path,
+        TINY_BASE
+        + "arms:\n  ok: {method: simclr}\n  broken: {data.name: cifar10, data.data_dir: /nowhere}\n"
+        + "seeds: [0, 1]\n",
+    )
+    out = tmp_path / "runs"
+    code, stdout, _ = run_cli("sweep", sweep, "--out", out)
+    assert code == 1  # a run failed, but the sweep went on
+    assert sorted(p.parent.name for p in out.glob("*/summary.json")) == ["ok-seed0", "ok-seed1"]
+    log = (out / "sweep.jsonl").read_text()
+    assert log.count('"failed"') == 2 and "/nowhere" in log and log.count('"done"') == 2
+    # Interrupt one run (a checkpoint without a summary): the next call resumes only it.
+    (out / "ok-seed1" / "summary.json").unlink()
+    code, stdout, _ = run_cli("sweep", sweep, "--out", out)
+    assert "1 already finished" in stdout
+    assert "ok-seed1: resumed" in stdout and "ok-seed0" not in stdout.split("to run")[1]
+    assert (out / "ok-seed1" / "summary.json").is_file()
+
+
+def test_dry_run_prints_plan_and_cost_and_writes_nothing(run_cli, tmp_path):
+    sweep = write(tmp_path, TINY_BASE + "grid: {method: [simclr, random]}\nseeds: [0]\n")
+    code, stdout, _ = run_cli("sweep", sweep, "--out", tmp_path / "runs", "--dry-run")
+    assert code == 0
+    assert "method=simclr-seed0" in stdout and "method=random-seed0" in stdout
+    assert "estimated training time" in stdout
+    assert not (tmp_path / "runs").exists()
+
+
+def test_bad_sweep_file_is_one_line_error(run_cli, tmp_path):
+    code, _, err = run_cli("sweep", write(tmp_path, "grid: {method: [simclr, nope]}\n"))
+    assert code == 2 and "nope" in err and "simclr" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.e2e
+def test_jobs_run_in_parallel_processes_with_split_threads(run_cli, tmp_path):
+    sweep = write(tmp_path, TINY_BASE + "grid: {method: [simclr, byol]}\nseeds: [0]\n")
+    code, stdout, _ = run_cli("sweep", sweep, "--out", tmp_path / "runs", "--jobs", "2")
+    assert code == 0 and "2 runs ok, 0 failed" in stdout
+    expected = max(1, (os.cpu_count() or 1) // 2)
+    for name in ("method=simclr-seed0", "method=byol-seed0"):
+        summary = json.loads((tmp_path / "runs" / name / "summary.json").read_text())
+        assert summary["config"]["train"]["threads"] == expected

@@ -77,30 +77,40 @@ def collect(root: str | Path) -> pd.DataFrame:
     return df.drop(columns=[c for c in config_cols if c not in varying])
 
 
+def _cell(name: str, values: pd.Series) -> str:
+    """One table cell: the value, or mean ± std over seeds when a group has several runs."""
+    values = values.dropna()
+    if values.empty:
+        return "-"
+    if not pd.api.types.is_number(values.iloc[0]) or isinstance(values.iloc[0], bool):
+        return str(values.iloc[0])
+    scale, fmt, unit = 1.0, "{:.1f}", ""
+    if "top-1" in name or "mIoU" in name:
+        scale, unit = 100.0, "%"
+    elif "std" in name or "sqrt" in name:
+        fmt = "{:.3f}"
+    mean = fmt.format(scale * values.mean())
+    if len(values) == 1:
+        return mean + unit
+    return f"{mean} ± {fmt.format(scale * values.std(ddof=1))}{unit}"
+
+
 def to_markdown(df: pd.DataFrame) -> str:
     """Headline metrics as a markdown table (accuracies in %). Config columns are shown
     when they vary between runs of the same method (the arms of an ablation); keys that
-    differ only because the methods differ stay in results.csv."""
-    config = [c for c in df.columns if c.startswith("config.")]
+    differ only because the methods differ stay in results.csv. Runs that differ only in
+    their seed form one row: mean ± sample std over the seeds, with their count."""
+    config = [c for c in df.columns if c.startswith("config.") and c != "config.train.seed"]
     arms = [c for c in config if df.groupby("method")[c].nunique(dropna=False).max() > 1]
-    cols = ["method", *arms]
-    cols += [c for c in HEADLINE if c in df.columns]
-    view = df[cols].rename(columns=HEADLINE)
-    lines = ["| " + " | ".join(view.columns) + " |", "|" + "---|" * len(view.columns)]
-    for _, r in view.iterrows():
-        cells = []
-        for name, v in r.items():
-            if isinstance(v, float) and pd.isna(v):
-                cells.append("-")
-            elif isinstance(v, float) and ("top-1" in name or "mIoU" in name):
-                cells.append(f"{100 * v:.1f}%")
-            elif isinstance(v, float) and ("std" in name or "sqrt" in name):
-                cells.append(f"{v:.3f}")
-            elif isinstance(v, float) and name in HEADLINE.values():
-                cells.append(f"{v:.1f}")
-            elif isinstance(v, float):
-                cells.append(f"{v:g}")
-            else:
-                cells.append(str(v))
+    keys = ["method", *arms]
+    metrics = [c for c in HEADLINE if c in df.columns]
+    groups = list(df.groupby(keys, dropna=False, sort=False))
+    with_seeds = any(len(g) > 1 for _, g in groups)
+    header = [*keys, *(["seeds"] if with_seeds else []), *(HEADLINE[m] for m in metrics)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, g in groups:
+        cells = [_cell(k, g[k]) for k in keys]
+        cells += [str(len(g))] if with_seeds else []
+        cells += [_cell(HEADLINE[m], g[m]) for m in metrics]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
