@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ssl_bench.errors import UserError
+from ssl_bench.report.kinds import KINDS
+from ssl_bench.study import STUDY
 
 EXIT_USER, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_BUG = 2, 3, 130, 1
 
@@ -92,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--only",
         metavar="NAMES",
-        help="comma-separated subset of: knn, linear, lowshot, seg, collapse",
+        help="comma-separated subset of: knn, linear, lowshot, seg, collapse, zeroshot, "
+        "retrieval, removal (the last three for image-text methods)",
     )
     ev.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
 
@@ -134,6 +137,38 @@ def _parser() -> argparse.ArgumentParser:
         "row, mean ± std), and print the markdown table.",
     )
     rs.add_argument("dir", type=Path, help="folder holding run folders")
+
+    rp = sub.add_parser(
+        "report",
+        parents=[common],
+        help="write a markdown report with plots from a sweep's runs",
+        description="Turn the runs under DIR into markdown (mean ± std over seeds, the "
+        "papers' numbers beside ours, a reading computed from the numbers) with PNG plots "
+        "beside it. The section follows the sweep's kind (its `report:` key, copied into "
+        "DIR/sweep.yaml by `ssl-bench sweep`), or --kind.",
+    )
+    rp.add_argument("dir", type=Path, help="sweep folder (e.g. runs/batch_size)")
+    rp.add_argument("-o", "--output", type=Path, required=True, help="markdown file to write")
+    rp.add_argument("--kind", help="section kind: " + ", ".join(KINDS))
+
+    st = sub.add_parser(
+        "study",
+        parents=[common],
+        help="run every question's sweep and write one combined report",
+        description="Run the sweeps of experiments/{"
+        + ",".join(STUDY)
+        + "}.yaml into RUNS/<name> (resumable; finished runs are skipped) and write one "
+        "report answering the course questions. About 30 minutes per sweep on 2 CPU cores.",
+    )
+    st.add_argument("--experiments", type=Path, default=Path("experiments"))
+    st.add_argument("--runs", type=Path, default=Path("runs"), help="default: runs")
+    st.add_argument("-o", "--output", type=Path, default=Path("reports/study.md"))
+    st.add_argument("--only", help="comma-separated subset of: " + ", ".join(STUDY))
+    st.add_argument("--jobs", type=int, default=1, help="runs at a time within a sweep")
+    st.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=V")
+    st.add_argument(
+        "--report-only", action="store_true", help="write the report from existing runs only"
+    )
 
     ls = sub.add_parser("list", parents=[common], help="list methods, backbones and datasets")
     ls.add_argument("kind", nargs="?", choices=["methods", "backbones", "datasets"])
@@ -209,6 +244,33 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from ssl_bench.report.build import write_report
+
+    path = write_report(args.dir, args.output, args.kind)
+    print(f"report written to {path}")
+    return 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from ssl_bench.study import check_files, parse_names, run_study, write_study
+
+    names = parse_names(args.only)
+    failed: list[str] = []
+    if not args.report_only:
+        if args.jobs < 1:
+            raise UserError(f"--jobs must be >= 1, got {args.jobs}")
+        check_files(args.experiments, names)
+        failed = run_study(args.experiments, args.runs, names, args.jobs, args.overrides)
+    command = "ssl-bench study" + (f" --only {args.only}" if args.only else "")
+    command += "".join(f" --set {o}" for o in args.overrides)
+    path = write_study(args.runs, names, args.output, command)
+    print(f"study report written to {path}")
+    if failed:
+        print(f"sweeps with failed runs: {', '.join(failed)} (see RUNS/<name>/sweep.jsonl)")
+    return 1 if failed else 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from ssl_bench.registry import BACKBONES, DATASETS, METHODS
 
@@ -232,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         "eval": cmd_eval,
         "sweep": cmd_sweep,
         "results": cmd_results,
+        "report": cmd_report,
+        "study": cmd_study,
         "list": cmd_list,
     }[args.command]
     try:

@@ -28,12 +28,19 @@ class DataInfo:
     image_size: int
     classes: list[str]
     num_train: int = 0  # images the method pre-trains on (0 = unknown)
+    # Captions of the pre-training images, aligned with them; None = the dataset has
+    # none (image-text methods then template them from the class names).
+    captions: list[str] | None = None
 
     @staticmethod
     def of(data: Any, use_unlabeled: bool = False) -> DataInfo:
         """The info of a :class:`DatasetSplits`."""
         n = len(data.pretrain_images(use_unlabeled))
-        return DataInfo(data.num_classes, data.image_size, data.classes, n)
+        parts = [data.train] + ([data.unlabeled] if use_unlabeled and data.unlabeled else [])
+        captions = None
+        if all(p.captions is not None for p in parts):
+            captions = [c for p in parts for c in p.captions]
+        return DataInfo(data.num_classes, data.image_size, data.classes, n, captions)
 
 
 class Method(nn.Module):
@@ -65,6 +72,12 @@ class Method(nn.Module):
         ``step`` counts optimiser steps, so schedules are pure functions of it.
         """
         raise NotImplementedError
+
+    def training_targets(self, labels: Tensor) -> Tensor:
+        """What ``training_step`` receives as ``labels`` for each pre-training image, given
+        their class labels (N,). The labels themselves by default; image-text methods
+        return their captions' token ids (N, L)."""
+        return labels
 
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
         """Runs after each real optimiser step (after accumulation): EMA updates go here."""

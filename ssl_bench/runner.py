@@ -87,7 +87,8 @@ def evaluate_run(
         key=checkpoint_key(folder.checkpoint_path, f"plain{data.image_size}"),
         write=folder.is_main,
     )
-    return evaluate(method, data, cfg, views, device, cache, only, explicit)
+    out_dir = folder.path if folder.is_main else None
+    return evaluate(method, data, cfg, views, device, cache, only, explicit, out_dir)
 
 
 def run(cfg: Config, out: Path | None = None, resume: bool = False) -> dict[str, Any]:
@@ -203,6 +204,29 @@ def format_summary(summary: dict[str, Any]) -> str:
                     f"{d['std']:.3f} / {d['std_ref']:.3f}, {d['rankme']:.1f} of {d['dim']}",
                 )
             )
+    if "zeroshot" in ev:
+        z = ev["zeroshot"]
+        rows.append(
+            ("zero-shot top-1", f"{100 * z['top1']:.1f}% (chance {100 * z['chance']:.0f}%)")
+        )
+    if "retrieval" in ev:
+        r = {k: f"{100 * v:.1f}%" for k, v in ev["retrieval"].items() if "_r" in k}
+        rows.append(
+            (
+                "retrieval R@1 / R@5",
+                f"image->text {r['image_to_text_r1']} / {r['image_to_text_r5']}, "
+                f"text->image {r['text_to_image_r1']} / {r['text_to_image_r5']}",
+            )
+        )
+    if "removal" in ev:
+        r = ev["removal"]
+        rows.append(
+            (
+                "kept patches on the object",
+                f"attention {100 * r['attention']:.1f}%, random {100 * r['random']:.1f}% "
+                f"(all patches {100 * r['all_patches']:.1f}%)",
+            )
+        )
     rows.append(("run folder", summary["run_dir"]))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)

@@ -1,11 +1,12 @@
 """Sweep files: a base config, a grid, named arms and seeds, expanded into one run each.
 
-A sweep file is YAML with four keys::
+A sweep file is YAML with these keys::
 
     base:    {train: {epochs: 10}}         # config sections shared by every run
     grid:    {train.batch_size: [64, 256]} # dotted key -> values: the cartesian product
     arms:    {no_blur: {aug.blur: false}}  # named overrides, each crossed with the grid
     seeds:   [0, 1, 2]
+    report:  batch_size                    # optional: the report section it feeds
 
 ``method`` (the method's name) may sit in ``base``, the grid or an arm. Every run gets a
 folder named from its arm, its grid values and its seed. ``plan`` resolves each run's
@@ -22,8 +23,9 @@ from typing import Any
 
 from ssl_bench.config import Config, load_yaml, resolve
 from ssl_bench.errors import UserError, unknown
+from ssl_bench.report.kinds import KINDS
 
-SWEEP_KEYS = ("base", "grid", "arms", "seeds")
+SWEEP_KEYS = ("base", "grid", "arms", "seeds", "report")
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,16 @@ def load_sweep(path: str | Path) -> dict[str, Any]:
         raise UserError(f"{path}: seeds must be a non-empty list of integers")
     if not grid and not arms:
         raise UserError(f"{path}: the sweep is empty: give a grid, arms, or both")
-    return {"base": data.get("base") or {}, "grid": grid, "arms": arms, "seeds": seeds}
+    report = data.get("report")
+    if report is not None and report not in KINDS:
+        raise unknown(f"report kind in sweep file {path}", str(report), KINDS)
+    return {
+        "base": data.get("base") or {},
+        "grid": grid,
+        "arms": arms,
+        "seeds": seeds,
+        "report": report,
+    }
 
 
 def plan(path: str | Path, set_items: list[str] | None = None) -> list[RunSpec]:
@@ -154,6 +165,16 @@ def _run_one(spec: RunSpec, folder: Path, threads: int) -> Outcome:
     return Outcome(spec.name, "resumed" if resume else "done", time.perf_counter() - start)
 
 
+def record_sweep(path: str | Path, out: Path, set_items: list[str] | None) -> None:
+    import yaml
+
+    data = load_yaml(path)
+    command = " ".join(["ssl-bench sweep", str(path), "--out", str(out)])
+    command += "".join(f" --set {item}" for item in set_items or [])
+    data["command"] = command
+    (out / "sweep.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+
 def _gpu_count() -> int:
     import torch
 
@@ -177,6 +198,9 @@ def run_sweep(
     runs = plan(path, set_items)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    # The sweep file travels with its results: `ssl-bench report` reads its kind and
+    # the command that made them.
+    record_sweep(path, out, set_items)
     todo = [r for r in runs if _state(out / r.name) != "finished"]
     outcomes = [Outcome(r.name, "skipped") for r in runs if r not in todo]
     echo(f"sweep {path}: {len(runs)} runs, {len(outcomes)} already finished, {len(todo)} to run")
@@ -227,7 +251,7 @@ def time_step(cfg: Config, repeats: int = 2) -> float:
     views = ViewGenerator([0.5] * 3, [0.25] * 3)
     gen = torch.Generator(device=device).manual_seed(0)
     images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, device=device)
-    labels = torch.zeros(batch, dtype=torch.long, device=device)
+    labels = method.training_targets(torch.zeros(batch, dtype=torch.long)).to(device)
     params = [p for g in method.param_groups() for p in g["params"]]
     opt = torch.optim.SGD(params, lr=0.0)
     times = []

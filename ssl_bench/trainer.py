@@ -59,7 +59,10 @@ class Trainer:
         self.device, self.views, self.dist = device, views, dist
         t = cfg.train
         self.images = data.pretrain_images(cfg.data.use_unlabeled).to(device)  # uint8 on device
-        self.labels = data.pretrain_labels(cfg.data.use_unlabeled).to(device)
+        # Class labels (-1 = unknown), or what the method trains against (captions' ids).
+        self.targets = method.training_targets(data.pretrain_labels(cfg.data.use_unlabeled)).to(
+            device
+        )
         self.specs = resolve_views(method.views(), cfg.aug, data.image_size)
         self.steps_per_epoch = steps_per_epoch(len(self.images), t.batch_size)
         self.total_steps = t.epochs * self.steps_per_epoch
@@ -134,7 +137,7 @@ class Trainer:
             for micro in index.to(self.device).split(self.micro_batch):
                 views = self.views(self.images[micro], self.specs, self.generator)
                 with autocast(self.device, t.precision):
-                    out = method.training_step(views, self.labels[micro], step, self.total_steps)
+                    out = method.training_step(views, self.targets[micro], step, self.total_steps)
                 (out["loss"] / t.accum_steps).backward()
                 bad |= ~torch.isfinite(out["loss"].detach())
                 for key, value in out.items():

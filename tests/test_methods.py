@@ -30,6 +30,9 @@ VARIANTS = [(name, ()) for name in METHODS.names()] + [
     ("byol", ("method.momentum_base=1",)),
     ("logo", ("method.local_repulsion=false",)),
     ("logo", ("method.momentum_base=0.99",)),
+    ("detailclip", ("method.removal=random",)),
+    ("detailclip", ("method.removal=none",)),
+    ("detailclip", ("method.cls_weight=0", "method.patch_weight=0")),
 ]
 
 
@@ -40,7 +43,9 @@ def test_one_training_step(name, sets):
     assert method.embed(x).ndim == 2 and method.embed_spatial(x).ndim == 4
     if not method.trainable:
         return
-    labels = torch.tensor([0, 1, 2, 3, 0, 1, -1, -1])
+    labels = method.training_targets(
+        torch.tensor([0, 1, 2, 3, 0, 1, -1, -1])
+    )  # captions' ids for CLIP
     opt = torch.optim.SGD([p for g in method.param_groups() for p in g["params"]], lr=0.01)
     out = method.training_step(views_for(method, cfg), labels, step=0, total_steps=10)
     assert out["loss"].ndim == 0 and torch.isfinite(out["loss"])

@@ -264,10 +264,23 @@ RECIPE = {
     },
 }
 
+
+def prompts(shape: str) -> list[str]:
+    """Zero-shot prompts for a class: every caption the generator can write for it
+    (8 colours x 2 shades x 5 patterns), averaged as a CLIP prompt ensemble."""
+    return [
+        f"{_article(colour)} {colour} {shape} on a {shade} gray {pattern} background"
+        for colour in COLOURS
+        for shade in ("dark", "light")
+        for pattern in PATTERNS
+    ]
+
+
 DATASETS.register(
     "shapes",
     "embedded generated dataset: 10 shape classes, colour/pose/background vary, masks + captions",
     has_masks=True,
     has_captions=True,
+    prompts=prompts,
     recipe=RECIPE,
 )(_load)

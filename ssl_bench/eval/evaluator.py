@@ -6,6 +6,7 @@ read the same :class:`FeatureCache`, so features are extracted once per checkpoi
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,12 +20,15 @@ from ssl_bench.eval.collapse import diagnostics
 from ssl_bench.eval.features import FeatureCache
 from ssl_bench.eval.knn import LIGHTLY_PRESET, knn_eval
 from ssl_bench.eval.linear import augmented_linear_probe, linear_probe, low_shot_indices
+from ssl_bench.eval.removal import removal_overlap, save_figures
 from ssl_bench.eval.segmentation import seg_probe
+from ssl_bench.eval.zeroshot import retrieval, zero_shot
 from ssl_bench.method import Method
-from ssl_bench.registry import DATASETS
+from ssl_bench.registry import DATASETS, METHODS
 from ssl_bench.runtime import autocast
+from ssl_bench.text import TEMPLATE, ImageTextMethod, template_captions
 
-EVALUATORS = ("knn", "linear", "lowshot", "seg", "collapse")
+EVALUATORS = ("knn", "linear", "lowshot", "seg", "collapse", "zeroshot", "retrieval", "removal")
 LOW_SHOT = {"1%": 0.01, "10%": 0.10}
 
 
@@ -38,6 +42,18 @@ def parse_only(text: str | None, default: str) -> list[str]:
 
 def mask_datasets() -> list[str]:
     return [e.name for e in DATASETS.entries() if e.extra.get("has_masks")]
+
+
+def methods_with(flag: str) -> str:
+    return ", ".join(e.name for e in METHODS.entries() if e.extra.get(flag))
+
+
+def _supported(ok: bool, explicit: bool, message: str) -> bool:
+    """Whether to run an evaluator the method may not support: skip it quietly when it
+    came from a default list, fail with ``message`` when the user asked for it."""
+    if not ok and explicit:
+        raise UserError(message)
+    return ok
 
 
 @torch.no_grad()
@@ -98,9 +114,11 @@ def evaluate(
     cache: FeatureCache,
     only: list[str],
     explicit: bool = False,
+    out_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Run the evaluators in ``only``; ``explicit`` = the user named them (then asking for
-    ``seg`` on a dataset without masks is an error rather than a skip)."""
+    ``seg`` on a dataset without masks, or ``zeroshot`` of a method without a text tower,
+    is an error rather than a skip). Figures go under ``out_dir`` (the run folder)."""
     e, c = cfg.eval, data.num_classes
     ys = {s: getattr(data, s).labels for s in ("train", "val", "test")}
     out: dict[str, Any] = {}
@@ -180,4 +198,31 @@ def evaluate(
         if cache.has_head():
             h0, h1 = _view_pairs(method, method.embed_head, data, cfg, views, device)
             out["collapse_head"] = diagnostics(cache.get("head", "test"), h0, h1)
+
+    text = isinstance(method, ImageTextMethod)
+    need_text = f"needs a method with a text tower ({methods_with('text')})"
+    captions = data.test.captions or template_captions(ys["test"], data.classes)
+    source = "dataset" if data.test.captions else f"template '{TEMPLATE}' from class names"
+    if "zeroshot" in only and _supported(text, explicit, f"zeroshot {need_text}"):
+        prompts = DATASETS.get(data.name).extra.get("prompts")
+        out["zeroshot"] = zero_shot(
+            method, cache.get("head", "test"), ys["test"], data.classes, prompts, device
+        )
+        out["zeroshot"]["captions"] = source
+    if "retrieval" in only and _supported(text, explicit, f"retrieval {need_text}"):
+        out["retrieval"] = retrieval(method, cache.get("head", "test"), captions, device)
+        out["retrieval"]["captions"] = source
+    removal = hasattr(method, "removal_scores")
+    if "removal" in only and _supported(
+        removal and data.has_masks,
+        explicit,
+        f"removal needs a token-removal method ({methods_with('token_removal')}) and a "
+        f"dataset with masks ({', '.join(mask_datasets())})",
+    ):
+        out["removal"], attention, kept = removal_overlap(
+            method, data.test.images, data.test.masks, views, device, seed=cfg.train.seed
+        )
+        if out_dir is not None:
+            figures = save_figures(out_dir / "removal", data.test.images, attention, kept)
+            out["removal"]["figures"] = [str(Path(f).relative_to(out_dir)) for f in figures]
     return out

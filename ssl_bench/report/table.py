@@ -9,6 +9,7 @@ a chosen set of headline columns.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,18 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _final_loss(metrics: Path) -> float | None:
+    """The last logged training loss (where a loss floor shows), if the run logged one."""
+    if not metrics.is_file():
+        return None
+    loss = None
+    for line in metrics.read_text().splitlines():
+        record = json.loads(line)
+        if "loss" in record:
+            loss = record["loss"]
+    return loss
+
+
 def collect(root: str | Path) -> pd.DataFrame:
     """One row per summary.json found below ``root``."""
     root = Path(root)
@@ -48,7 +61,10 @@ def collect(root: str | Path) -> pd.DataFrame:
     rows = []
     for path in paths:
         s = json.loads(path.read_text())
-        row = {"run": str(path.parent.relative_to(root))}
+        run = str(path.parent.relative_to(root))
+        row = {"run": run}
+        if re.search(r"-seed\d+$", run):  # a sweep's run: its name without the seed
+            row["arm"] = re.sub(r"-seed\d+$", "", run)
         for key in (
             "method",
             "dataset",
@@ -60,6 +76,7 @@ def collect(root: str | Path) -> pd.DataFrame:
             "train_seconds",
         ):
             row[key] = s.get(key)
+        row["final_loss"] = _final_loss(path.parent / "metrics.jsonl")
         row.update({f"config.{k}": v for k, v in _flatten(s.get("config", {})).items()})
         row.update(
             {
@@ -102,14 +119,14 @@ def to_markdown(df: pd.DataFrame) -> str:
     their seed form one row: mean ± sample std over the seeds, with their count."""
     config = [c for c in df.columns if c.startswith("config.") and c != "config.train.seed"]
     arms = [c for c in config if df.groupby("method")[c].nunique(dropna=False).max() > 1]
-    keys = ["method", *arms]
+    keys = [*(["arm"] if "arm" in df.columns else []), "method", *arms]
     metrics = [c for c in HEADLINE if c in df.columns]
     groups = list(df.groupby(keys, dropna=False, sort=False))
     with_seeds = any(len(g) > 1 for _, g in groups)
     header = [*keys, *(["seeds"] if with_seeds else []), *(HEADLINE[m] for m in metrics)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, g in groups:
-        cells = [_cell(k, g[k]) for k in keys]
+        cells = [str(g[k].iloc[0]) if g[k].notna().any() else "-" for k in keys]
         cells += [str(len(g))] if with_seeds else []
         cells += [_cell(HEADLINE[m], g[m]) for m in metrics]
         lines.append("| " + " | ".join(cells) + " |")

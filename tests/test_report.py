@@ -1,0 +1,193 @@
+"""Reports: every section from run folders, plots written and not empty, readings that
+follow the numbers, the study's combined report."""
+
+import json
+
+import matplotlib.image
+import pytest
+import yaml
+
+from ssl_bench.errors import UserError
+from ssl_bench.report.build import write_report
+from ssl_bench.report.kinds import KINDS
+from ssl_bench.report.stats import Stat
+from ssl_bench.study import write_study
+from ssl_bench.sweep import load_sweep
+
+
+def fake_run(folder, method, seed, metrics, batch=128, config=None):
+    """A run folder with the summary.json fields the report reads."""
+    folder.mkdir(parents=True)
+    cfg = {"data": {"train_size": 500, "val_size": 100, "test_size": 100, "image_size": 32}}
+    cfg.update(config or {})
+    ev = {
+        "knn": {"top1": metrics.get("knn", 0.3), "k": 20, "T": 0.07},
+        "linear": {"top1": metrics.get("linear", 0.4)},
+        "lowshot": {"10%": {"top1": 0.2}},
+        "seg": {"miou": metrics.get("seg", 0.2)},
+        "collapse": {"rankme": 20.0},
+        "collapse_head": {
+            "std": metrics.get("std", 0.08),
+            "dim": 128,
+            "rankme": metrics.get("rankme", 30.0),
+            "alignment": 0.5,
+            "uniformity": -2.0,
+        },
+    }
+    for key in ("zeroshot", "removal"):
+        if key in metrics:
+            ev[key] = metrics[key]
+    summary = {
+        "method": method,
+        "dataset": "shapes",
+        "backbone": "small_cnn",
+        "batch_size": batch,
+        "epochs": 5,
+        "seed": seed,
+        "images_seen": 1000,
+        "train_seconds": 10.0,
+        "device": "cpu",
+        "config": cfg,
+        "eval": ev,
+    }
+    (folder / "summary.json").write_text(json.dumps(summary))
+    (folder / "metrics.jsonl").write_text(json.dumps({"loss": 1.5, "step": 10}) + "\n")
+
+
+def sweep_dir(tmp_path, kind, runs):
+    """runs: (arm, method, {metrics}, batch) -> three seeds each, jittered."""
+    root = tmp_path / kind
+    for arm, method, metrics, batch in runs:
+        for seed in range(3):
+            jitter = {k: v + 0.01 * seed if isinstance(v, float) else v for k, v in metrics.items()}
+            fake_run(root / f"{arm}-seed{seed}", method, seed, jitter, batch)
+    (root / "sweep.yaml").write_text(yaml.safe_dump({"report": kind, "command": "ssl-bench x"}))
+    return root
+
+
+def batch_runs(byol_drop, simclr_drop):
+    runs = []
+    for bs in (32, 128, 512):
+        frac = {32: 1.0, 128: 0.5, 512: 0.0}[bs]
+        runs.append(
+            (f"method=byol-batch_size={bs}", "byol", {"linear": 0.6 - byol_drop * frac}, bs)
+        )
+        runs.append(
+            (f"method=simclr-batch_size={bs}", "simclr", {"linear": 0.6 - simclr_drop * frac}, bs)
+        )
+    return runs
+
+
+SWEEPS = {
+    "batch_size": batch_runs(0.02, 0.2),
+    "augmentations": [
+        (f"{arm}-method={m}", m, {"linear": 0.6 - d}, 128)
+        for arm, d in (("baseline", 0.0), ("no_color", 0.2), ("crop_only", 0.3))
+        for m in ("simclr", "byol")
+    ],
+    "collapse": [
+        ("simclr", "simclr", {"std": 0.085}, 128),
+        ("byol_no_predictor", "byol", {"std": 0.01, "rankme": 2.0}, 128),
+        ("simclr_positive_only", "simclr", {"std": 0.085, "rankme": 2.0}, 128),
+    ],
+    "multicrop": [
+        ("global_only", "logo", {"knn": 0.3}, 128),
+        ("logo", "logo", {"knn": 0.5}, 128),
+    ],
+    "detailclip": [
+        ("clip", "clip", {"seg": 0.2, "zeroshot": {"top1": 0.5}}, 128),
+        (
+            "detailclip",
+            "detailclip",
+            {
+                "seg": 0.4,
+                "zeroshot": {"top1": 0.5},
+                "removal": {"attention": 0.6, "random": 0.3, "all_patches": 0.3},
+            },
+            128,
+        ),
+        ("no_distillation", "detailclip", {"seg": 0.25}, 128),
+    ],
+    "methods": [
+        ("random", "random", {"knn": 0.25}, 128),
+        ("simclr", "simclr", {"knn": 0.5}, 128),
+        ("byol", "byol", {"knn": 0.26}, 128),
+    ],
+}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_every_section_writes_a_table_and_a_plot(tmp_path, kind):
+    folder = sweep_dir(tmp_path, kind, SWEEPS[kind])
+    out = write_report(folder, tmp_path / "out" / f"{kind}.md")
+    text = out.read_text()
+    assert text.startswith(f"# Report: {KINDS[kind]}")
+    assert "**Setup.** Dataset `shapes` (500 train" in text and "3 seeds per row" in text
+    assert "**Protocol.**" in text and "**Reading.**" in text and "| ---" not in text
+    assert " ± " in text  # mean ± std over the seeds
+    png = tmp_path / "out" / f"{kind}.png"
+    assert f"]({png.name})" in text
+    image = matplotlib.image.imread(png)
+    assert image.shape[0] > 100 and image[..., :3].std() > 0.05  # drawn, not blank
+
+
+def test_readings_follow_the_numbers(tmp_path):
+    agree = write_report(
+        sweep_dir(tmp_path / "a", "batch_size", batch_runs(0.02, 0.2)), tmp_path / "a.md"
+    ).read_text()
+    assert "BYOL's change is above SimCLR's" in agree and "agree with the paper" in agree
+    disagree = write_report(
+        sweep_dir(tmp_path / "b", "batch_size", batch_runs(0.2, 0.02)), tmp_path / "b.md"
+    ).read_text()
+    assert "below SimCLR's" in disagree and "do not reproduce the paper's ordering" in disagree
+    text = write_report(
+        sweep_dir(tmp_path / "c", "collapse", SWEEPS["collapse"]), tmp_path / "c.md"
+    ).read_text()
+    assert "`byol_no_predictor`: complete collapse" in text
+    assert (
+        "`simclr_positive_only`: dimensional collapse" in text and "`simclr`: no collapse" in text
+    )
+    text = write_report(
+        sweep_dir(tmp_path / "d", "detailclip", SWEEPS["detailclip"]), tmp_path / "d.md"
+    ).read_text()
+    assert "`detailclip` seg mIoU 41.0 ± 1.0 is above `no_distillation`'s" in text
+    assert "37.3" in text  # the paper's number beside ours
+
+
+def test_stat_calls_a_difference_only_beyond_the_spread():
+    assert Stat(0.50, 0.02, 3).beats(Stat(0.47, 0.02, 3)) == "within seed noise of"
+    assert Stat(0.50, 0.01, 3).beats(Stat(0.47, 0.01, 3)) == "above"
+    assert Stat(0.40, 0.0, 1).beats(Stat(0.47, 0.0, 1)) == "below"
+
+
+def test_bad_report_input(tmp_path):
+    with pytest.raises(UserError, match="no runs under"):
+        (tmp_path / "empty").mkdir()
+        write_report(tmp_path / "empty", tmp_path / "x.md", "methods")
+    folder = sweep_dir(tmp_path, "methods", SWEEPS["methods"])
+    (folder / "sweep.yaml").unlink()
+    with pytest.raises(UserError, match="pass --kind"):
+        write_report(folder, tmp_path / "x.md")
+    with pytest.raises(UserError, match="unknown report kind 'speed'"):
+        write_report(folder, tmp_path / "x.md", "speed")
+
+
+def test_sweep_files_name_a_known_report_kind(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("arms: {a: {method: simclr}}\nreport: speed\n")
+    with pytest.raises(UserError, match="unknown report kind"):
+        load_sweep(path)
+
+
+def test_study_report_has_every_question_and_names_missing_sweeps(tmp_path):
+    runs = tmp_path / "runs"
+    for kind in ("collapse", "methods"):
+        sweep_dir(runs, kind, SWEEPS[kind])
+    names = ["detailclip", "collapse", "methods"]
+    out = write_study(runs, names, tmp_path / "reports" / "study.md", "ssl-bench study")
+    text = out.read_text()
+    for name in names:
+        assert KINDS[name] in text
+    assert "Not run yet: `ssl-bench sweep experiments/detailclip.yaml`" in text
+    assert (tmp_path / "reports" / "study_collapse.png").stat().st_size > 1000
+    assert "Generated by `ssl-bench study`" in text
