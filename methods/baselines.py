@@ -34,6 +34,9 @@ class Pixels(Method):
     def embed_spatial(self, x: Tensor) -> Tensor:
         return x  # (B, 3, H, W)
 
+    def features(self, x: Tensor) -> dict[str, Tensor | None]:
+        return {"pooled": self.embed(x), "spatial": x, "head": None}
+
 
 @METHODS.register(
     "supervised",
@@ -49,8 +52,8 @@ class Supervised(Method):
     def views(self) -> list[ViewSpec]:
         return [ViewSpec(jitter_p=0.0, gray_p=0.0, blur_p=0.0)]  # crop + flip
 
-    def embed_head(self, x: Tensor) -> Tensor:
-        return self.classifier(self.backbone(x))
+    def head_of(self, pooled: Tensor) -> Tensor:
+        return self.classifier(pooled)
 
     def training_step(
         self, views: list[Tensor], labels: Tensor, step: int, total_steps: int

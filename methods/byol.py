@@ -97,8 +97,8 @@ class BYOL(Method):
         # FACTS: view 1 blur p=1.0, solarise p=0; view 2 blur p=0.1, solarise p=0.2.
         return [ViewSpec(blur_p=1.0, solarize_p=0.0), ViewSpec(blur_p=0.1, solarize_p=0.2)]
 
-    def embed_head(self, x: Tensor) -> Tensor:
-        return self.projection_head(self.backbone(x))
+    def head_of(self, pooled: Tensor) -> Tensor:
+        return self.projection_head(pooled)
 
     def momentum(self, step: int, total_steps: int) -> float:
         if self.m.momentum_schedule == "constant":

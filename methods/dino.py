@@ -140,8 +140,8 @@ class DINO(Method):
                 )
         return groups
 
-    def embed_head(self, x: Tensor) -> Tensor:
-        return self.head(self.backbone(x))
+    def head_of(self, pooled: Tensor) -> Tensor:
+        return self.head(pooled)
 
     def teacher_temp(self, step: int) -> float:
         warmup = self.m.warmup_teacher_temp_epochs * self.steps_per_epoch

@@ -158,8 +158,8 @@ class LoGo(Method):
         )
         return groups
 
-    def embed_head(self, x: Tensor) -> Tensor:
-        return self.projection_head(self.backbone(x))
+    def head_of(self, pooled: Tensor) -> Tensor:
+        return self.projection_head(pooled)
 
     def momentum(self, step: int, total_steps: int) -> float:
         return cosine(step, total_steps, self.m.momentum_base, 1.0)

@@ -58,8 +58,8 @@ class SimCLR(Method):
     def views(self) -> list[ViewSpec]:
         return [ViewSpec(blur_p=0.5), ViewSpec(blur_p=0.5)]
 
-    def embed_head(self, x: Tensor) -> Tensor:
-        return self.projection_head(self.backbone(x))
+    def head_of(self, pooled: Tensor) -> Tensor:
+        return self.projection_head(pooled)
 
     def training_step(
         self, views: list[Tensor], labels: Tensor, step: int, total_steps: int

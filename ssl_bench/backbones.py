@@ -25,6 +25,11 @@ class Backbone(nn.Module):
     def forward_spatial(self, x: Tensor) -> Tensor:  # (B, 3, H, W) -> (B, D, h, w)
         raise NotImplementedError
 
+    def forward_features(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Pooled (B, D) and spatial (B, D, h, w) features from one pass (evaluation)."""
+        spatial = self.forward_spatial(x)
+        return spatial.mean(dim=(2, 3)), spatial
+
 
 def build_backbone(cfg: ModelConfig, image_size: int) -> Backbone:
     """The backbone named by ``cfg.backbone`` for images of side ``image_size``."""
@@ -191,9 +196,12 @@ class ViT(Backbone):
         return self.tokens(x)[0][:, 0]
 
     def forward_spatial(self, x: Tensor) -> Tensor:
-        t = self.tokens(x)[0][:, 1:]  # (B, N, D)
+        return self.forward_features(x)[1]
+
+    def forward_features(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        t = self.tokens(x)[0]  # (B, 1 + N, D)
         h, w = x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size
-        return t.transpose(1, 2).reshape(t.shape[0], -1, h, w)
+        return t[:, 0], t[:, 1:].transpose(1, 2).reshape(t.shape[0], -1, h, w)
 
 
 def _init_vit(m: nn.Module) -> None:

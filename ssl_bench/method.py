@@ -105,7 +105,17 @@ class Method(nn.Module):
 
     def embed_head(self, x: Tensor) -> Tensor | None:
         """Output of the embedding head the loss compares (collapse diagnostics), if any."""
+        return self.head_of(self.backbone(x))
+
+    def head_of(self, pooled: Tensor) -> Tensor | None:
+        """The embedding head on pooled features (B, D) -> (B, d); None = no head."""
         return None
+
+    def features(self, x: Tensor) -> dict[str, Tensor | None]:
+        """Every kind of frozen feature from one backbone pass (what the feature cache
+        stores): ``pooled`` (B, D), ``spatial`` (B, D, h, w) and ``head`` (B, d) or None."""
+        pooled, spatial = self.backbone.forward_features(x)
+        return {"pooled": pooled, "spatial": spatial, "head": self.head_of(pooled)}
 
 
 MethodFactory = Callable[[Config, DataInfo], Method]

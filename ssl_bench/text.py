@@ -134,6 +134,14 @@ class ImageTextMethod(Method):
         """Token ids (N, length) of the pre-training captions, aligned with the images."""
         return self.tokenizer.encode(self.info.captions or template_captions_of(self.info, labels))
 
+    def param_groups(self) -> list[dict[str, Any]]:
+        """As every method, and the logit scale is never decayed (CLIP, OpenCLIP)."""
+        groups = super().param_groups()
+        for g in groups:
+            g["params"] = [p for p in g["params"] if p is not self.logit_scale]
+        groups.append({"name": "logit_scale", "params": [self.logit_scale], "weight_decay": 0.0})
+        return groups
+
     # ---- the shared embedding space ----------------------------------------------
     def scale(self) -> Tensor:
         return self.logit_scale.clamp(max=math.log(100)).exp()
@@ -147,8 +155,8 @@ class ImageTextMethod(Method):
     def encode_text(self, ids: Tensor) -> Tensor:  # (B, L) -> (B, E), unit norm
         return F.normalize(self.text_proj(self.text(ids)), dim=-1)
 
-    def embed_head(self, x: Tensor) -> Tensor:
-        return self.encode_image(x)
+    def head_of(self, pooled: Tensor) -> Tensor:
+        return self.project_image(pooled)
 
 
 def template_captions_of(info: DataInfo, labels: Tensor | None = None) -> list[str]:

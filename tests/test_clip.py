@@ -276,3 +276,17 @@ def test_image_text_evaluators_need_a_text_method(run_cli, tiny, tmp_path):
     for name, needle in (("zeroshot", "clip, detailclip"), ("removal", "detailclip")):
         code, _, err = run_cli("eval", out, "--only", name)
         assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_logit_scale_is_initialised_clamped_and_not_decayed():
+    import math
+
+    method, _ = make("clip")
+    assert method.scale().item() == pytest.approx(1 / 0.07, rel=1e-5)
+    groups = {g["name"]: g for g in method.param_groups()}
+    assert groups["logit_scale"]["params"] == [method.logit_scale]
+    assert groups["logit_scale"]["weight_decay"] == 0.0
+    assert all(method.logit_scale is not p for p in groups["decay"]["params"])
+    with torch.no_grad():
+        method.logit_scale.fill_(math.log(1000))
+    assert method.scale().item() == pytest.approx(100.0)

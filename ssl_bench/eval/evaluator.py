@@ -59,28 +59,30 @@ def _supported(ok: bool, explicit: bool, message: str) -> bool:
 @torch.no_grad()
 def _view_pairs(
     method: Method,
-    fn: Any,
     data: DatasetSplits,
     cfg: Config,
     views: ViewGenerator,
     device: torch.device,
     n: int = 1000,
-) -> tuple[Tensor, Tensor]:
-    """Embeddings of two augmented views (the method's first two) of the first n test images."""
+) -> dict[str, tuple[Tensor, Tensor]]:
+    """Features (pooled, and head if any) of two augmented views (the method's first two)
+    of the first n test images, for alignment: kind -> (view 0, view 1)."""
     specs = resolve_views(method.views(), cfg.aug, data.image_size)
     specs = (specs * 2)[:2]
     g = torch.Generator(device=device).manual_seed(cfg.train.seed)
     was = method.training
     method.eval()
-    out0, out1 = [], []
+    out: dict[str, tuple[list[Tensor], list[Tensor]]] = {}
     images = data.test.images[:n]
     for i in range(0, len(images), cfg.eval.batch_size):
-        v0, v1 = views(images[i : i + cfg.eval.batch_size].to(device), specs, g)
+        pair = views(images[i : i + cfg.eval.batch_size].to(device), specs, g)
         with autocast(device, cfg.train.precision):
-            out0.append(fn(v0).float().cpu())
-            out1.append(fn(v1).float().cpu())
+            for side, v in enumerate(pair):
+                for kind, f in method.features(v).items():
+                    if f is not None and kind != "spatial":
+                        out.setdefault(kind, ([], []))[side].append(f.float().cpu())
     method.train(was)
-    return torch.cat(out0), torch.cat(out1)
+    return {kind: (torch.cat(a), torch.cat(b)) for kind, (a, b) in out.items()}
 
 
 def _augmented_features(
@@ -192,12 +194,11 @@ def evaluate(
                 f"datasets with masks: {', '.join(mask_datasets())}"
             )
     if "collapse" in only:
-        z0, z1 = _view_pairs(method, method.embed, data, cfg, views, device)
-        out["collapse"] = diagnostics(pooled("test"), z0, z1)
+        pairs = _view_pairs(method, data, cfg, views, device)
+        out["collapse"] = diagnostics(pooled("test"), *pairs["pooled"])
         out["collapse"]["note"] = "backbone features: std far below std_ref is normal after ReLU"
-        if cache.has_head():
-            h0, h1 = _view_pairs(method, method.embed_head, data, cfg, views, device)
-            out["collapse_head"] = diagnostics(cache.get("head", "test"), h0, h1)
+        if "head" in pairs:
+            out["collapse_head"] = diagnostics(cache.get("head", "test"), *pairs["head"])
 
     text = isinstance(method, ImageTextMethod)
     need_text = f"needs a method with a text tower ({methods_with('text')})"

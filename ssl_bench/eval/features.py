@@ -52,6 +52,32 @@ def extract(
     return torch.cat(out)
 
 
+@torch.no_grad()
+def extract_features(
+    model: nn.Module,
+    images: Tensor,
+    views: ViewGenerator,
+    device: torch.device,
+    batch_size: int = 512,
+    precision: str = "auto",
+) -> dict[str, Tensor]:
+    """``model.features`` (pooled, spatial, head) of the plain view of uint8 ``images``,
+    in eval mode, as float32 CPU tensors; kinds the model lacks (head None) are left out."""
+    was_training = model.training
+    model.eval()
+    out: dict[str, list[Tensor]] = {}
+    try:
+        for i in range(0, len(images), batch_size):
+            x = views.plain(images[i : i + batch_size].to(device, non_blocking=True))
+            with autocast(device, precision):
+                for kind, f in model.features(x).items():
+                    if f is not None:
+                        out.setdefault(kind, []).append(f.float().cpu())
+    finally:
+        model.train(was_training)
+    return {kind: torch.cat(parts) for kind, parts in out.items()}
+
+
 def checkpoint_key(path: Path, transform: str) -> str:
     """Names a checkpoint's content (not its path or time) plus the eval transform."""
     digest = hashlib.sha1(path.read_bytes()).hexdigest()[:12]
@@ -78,13 +104,6 @@ class FeatureCache:
         self.folder, self.key, self.write = folder, key, write
         self._mem: dict[str, dict[str, Tensor]] = {}
 
-    def _fn(self, kind: str) -> Callable[[Tensor], Tensor]:
-        return {
-            "pooled": self.method.embed,
-            "head": self.method.embed_head,
-            "spatial": self.method.embed_spatial,
-        }[kind]
-
     def _path(self, kind: str) -> Path | None:
         if self.folder is None or self.key is None:
             return None
@@ -97,29 +116,25 @@ class FeatureCache:
             if path is not None and path.is_file():
                 self._mem[kind] = torch.load(path, map_location="cpu")
             else:
-                fn = self._fn(kind)
-                feats = {}
-                for s in SPLITS:
-                    f = extract(
-                        self.method,
-                        fn,
-                        getattr(self.data, s).images,
-                        self.views,
-                        self.device,
-                        self.batch_size,
-                        self.precision,
-                    )
-                    feats[s] = f.half() if kind == "spatial" else f
-                self._mem[kind] = feats
-                if path is not None and self.write:
-                    atomic_write_bytes(path, lambda f: torch.save(feats, f))
+                self._extract_all()
         return self._mem[kind][split]
 
-    def has_head(self) -> bool:
-        with torch.no_grad():
-            probe = self.views.plain(self.data.test.images[:2].to(self.device))
-            was = self.method.training
-            self.method.eval()
-            out = self.method.embed_head(probe)
-            self.method.train(was)
-        return out is not None
+    def _extract_all(self) -> None:
+        """Every kind for every split in one backbone pass per batch (``Method.features``),
+        kept in memory and written to disk."""
+        feats: dict[str, dict[str, Tensor]] = {}
+        for s in SPLITS:
+            for kind, f in extract_features(
+                self.method,
+                getattr(self.data, s).images,
+                self.views,
+                self.device,
+                self.batch_size,
+                self.precision,
+            ).items():
+                feats.setdefault(kind, {})[s] = f.half() if kind == "spatial" else f
+        for kind, by_split in feats.items():
+            self._mem[kind] = by_split
+            path = self._path(kind)
+            if path is not None and self.write:
+                atomic_write_bytes(path, lambda f, v=by_split: torch.save(v, f))

@@ -403,7 +403,11 @@ def detailclip(df: pd.DataFrame, stem: Path) -> str:
         + " "
         + compare(full, "clip", "zs", "zero-shot"),
     ]
-    paper_line = (
+    sources = (
+        df["eval.zeroshot.captions"].dropna().unique() if "eval.zeroshot.captions" in df else []
+    )
+    captions = f"Captions: {', '.join(sources)}. " if len(sources) else ""
+    paper_line = captions + (
         "Paper (ViT-B/16, YFCC-15M): DetailCLIP 37.3 vs CLIP 34.2 ADE20K mIoU, 43.9 vs 37.6 "
         f"zero-shot; A-CLIP: keeping the most-attended 50% gives {paper.ACLIP_KEEP['attention']}"
         f" vs {paper.ACLIP_KEEP['random']} zero-shot for a random 50%."

@@ -22,6 +22,7 @@ HEADLINE = {
     "eval.linear.top1": "linear top-1",
     "eval.lowshot.10%.top1": "10%-label top-1",
     "eval.seg.miou": "seg mIoU",
+    "eval.zeroshot.top1": "zero-shot top-1",
     "eval.collapse.rankme": "RankMe (backbone)",
     "eval.collapse_head.std": "head std",
     "head_std_reference": "1/sqrt(d)",
@@ -82,7 +83,8 @@ def collect(root: str | Path) -> pd.DataFrame:
             {
                 k: v
                 for k, v in _flatten({"eval": s.get("eval", {})}).items()
-                if isinstance(v, int | float) and not isinstance(v, bool)
+                if (isinstance(v, int | float) and not isinstance(v, bool))
+                or k.endswith(".captions")  # where captions came from (dataset or template)
             }
         )
         rows.append(row)
