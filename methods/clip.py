@@ -30,10 +30,14 @@ class CLIPConfig(MethodConfig):
         check_crop_scale("method.crop_scale", self.crop_scale)
 
 
-# CPU scale on `shapes`: a 4-block ViT-Tiny (patch 4 px -> 8x8 tokens) fits the default
-# run in 5 minutes on 2 cores; AdamW as in CLIP (wd 0.1 is theirs at far larger scale).
+# CPU scale on `shapes` (measured, 2 cores, zero-shot top-1 with 10% chance): a ViT-Tiny
+# with 4 blocks and 4 px patches stayed at chance (10-12%) however we set lr, depth or
+# batch within 5 minutes; 8 px patches reached 20% in 24 epochs, and 58% when a conv
+# stem (early convolutions) makes them. So: conv stem, 8 px patches (a 4x4
+# token grid at 32 px), 4 blocks, batch 64 (twice the steps of 128 in the same time;
+# zero-shot kept rising with steps), 16 epochs. On a GPU use the patchify stem, depth 12.
 RECIPE = {
-    "model": {"backbone": "vit_tiny", "depth": 4},
+    "model": {"backbone": "vit_tiny", "depth": 4, "patch_size": 8, "vit_stem": "conv"},
     "optim": {
         "name": "adamw",
         "lr": 1e-3,
@@ -41,7 +45,7 @@ RECIPE = {
         "weight_decay": 0.05,
         "warmup_epochs": 1.0,
     },
-    "train": {"epochs": 12},
+    "train": {"epochs": 16, "batch_size": 64},
     "eval": {"evaluators": "knn,linear,lowshot,seg,collapse,zeroshot,retrieval"},
 }
 

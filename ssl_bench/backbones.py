@@ -144,7 +144,15 @@ class ViT(Backbone):
     another size (DINO's local crops); ``tokens(keep=...)`` encodes a subset of patches
     (token removal)."""
 
-    def __init__(self, image_size: int, patch_size: int, dim: int, depth: int, heads: int) -> None:
+    def __init__(
+        self,
+        image_size: int,
+        patch_size: int,
+        dim: int,
+        depth: int,
+        heads: int,
+        stem: str = "patch",
+    ) -> None:
         super().__init__()
         if image_size % patch_size:
             raise ValueError(
@@ -153,7 +161,11 @@ class ViT(Backbone):
         self.patch_size = patch_size
         self.grid = image_size // patch_size
         self.dim = dim
-        self.patch_embed = nn.Conv2d(3, dim, patch_size, stride=patch_size)
+        self.patch_embed = (
+            conv_stem(dim, patch_size)
+            if stem == "conv"
+            else nn.Conv2d(3, dim, patch_size, stride=patch_size)
+        )
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid**2, dim))
         self.blocks = nn.ModuleList(Block(dim, heads) for _ in range(depth))
@@ -204,6 +216,24 @@ class ViT(Backbone):
         return t[:, 0], t[:, 1:].transpose(1, 2).reshape(t.shape[0], -1, h, w)
 
 
+def conv_stem(dim: int, patch_size: int) -> nn.Sequential:
+    """Early convolutions (Xiao et al., 2021): stride-2 3x3 conv-BN-ReLU layers down to the
+    patch grid, then a 1x1 conv to the token width. Same tokens as the patchify stem, but
+    a ViT trained from scratch on little data learns shape from them far sooner."""
+    if patch_size < 2 or patch_size & (patch_size - 1):
+        raise ValueError(f"the conv stem needs a power-of-two patch size, got {patch_size}")
+    layers: list[nn.Module] = []
+    c_in, width, size = 3, max(16, dim // 4), 1
+    while size < patch_size:
+        layers += [
+            nn.Conv2d(c_in, width, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+        ]
+        c_in, width, size = width, width * 2, size * 2
+    return nn.Sequential(*layers, nn.Conv2d(c_in, dim, 1))
+
+
 def _init_vit(m: nn.Module) -> None:
     if isinstance(m, nn.Linear):
         nn.init.trunc_normal_(m.weight, std=0.02)
@@ -223,7 +253,8 @@ def _patch_size(cfg: ModelConfig, image_size: int) -> int:
 
 def _vit(dim: int, depth: int, heads: int):  # noqa: ANN202
     def make(cfg: ModelConfig, image_size: int) -> ViT:
-        return ViT(image_size, _patch_size(cfg, image_size), dim, cfg.depth or depth, heads)
+        patch = _patch_size(cfg, image_size)
+        return ViT(image_size, patch, dim, cfg.depth or depth, heads, cfg.vit_stem)
 
     return make
 

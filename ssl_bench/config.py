@@ -96,6 +96,7 @@ class ModelConfig:
     width: int = 32  # small_cnn: channels of the first stage (doubled per stage)
     patch_size: int = 0  # ViTs: 0 = image_size // 8 (4 px at 32 px), at most 16 px
     depth: int = 0  # ViTs: number of blocks; 0 = the architecture's standard depth (12)
+    vit_stem: str = "patch"  # ViTs: patch (one strided conv) | conv (early convolutions)
 
     def validate(self) -> None:
         from ssl_bench.registry import BACKBONES
@@ -104,6 +105,8 @@ class ModelConfig:
         _check(self.width >= 1, f"model.width must be >= 1, got {self.width}")
         _check(self.patch_size >= 0, f"model.patch_size must be >= 0, got {self.patch_size}")
         _check(self.depth >= 0, f"model.depth must be >= 0, got {self.depth}")
+        if self.vit_stem not in ("patch", "conv"):
+            raise unknown("model.vit_stem", self.vit_stem, ("patch", "conv"))
 
 
 @dataclass

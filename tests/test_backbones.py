@@ -10,9 +10,29 @@ from ssl_bench.registry import BACKBONES
 def test_every_backbone_gives_pooled_and_spatial_features(name):
     net = build_backbone(ModelConfig(backbone=name, width=8, depth=2), 32)
     x = torch.randn(2, 3, 32, 32)
+    net.eval()
     pooled, spatial = net(x), net.forward_spatial(x)
     assert pooled.shape == (2, net.dim)
     assert spatial.shape[:2] == (2, net.dim) and spatial.ndim == 4 and spatial.shape[-1] >= 4
+    both = net.forward_features(x)  # one pass gives the same two
+    assert torch.allclose(both[0], pooled, atol=1e-5) and torch.allclose(
+        both[1], spatial, atol=1e-5
+    )
+
+
+def test_vit_conv_stem_gives_the_same_token_grid():
+    from ssl_bench.errors import UserError
+
+    patchify = build_backbone(ModelConfig(backbone="vit_tiny", depth=1, patch_size=8), 32)
+    conv = build_backbone(
+        ModelConfig(backbone="vit_tiny", depth=1, patch_size=8, vit_stem="conv"), 32
+    )
+    x = torch.randn(2, 3, 32, 32)
+    assert conv.forward_spatial(x).shape == patchify.forward_spatial(x).shape == (2, 192, 4, 4)
+    strides = [m.stride[0] for m in conv.patch_embed if isinstance(m, torch.nn.Conv2d)]
+    assert strides == [2, 2, 2, 1]  # three halvings to the 8 px grid, then 1x1 to 192
+    with pytest.raises(UserError, match="vit_stem"):
+        ModelConfig(vit_stem="hybrid").validate()
 
 
 def test_vit_patch_size_follows_image_size_and_interpolates_positions():

@@ -27,7 +27,8 @@ INFO = DataInfo(4, 16, ["circle", "star", "ring", "bar"], num_train=8, captions=
 
 
 def make(name, *sets, info=INFO):
-    cfg = resolve(name, set_items=["data.image_size=16", "model.depth=1", *sets])
+    sets = ["data.image_size=16", "model.depth=1", "model.patch_size=2", *sets]  # 8x8 tokens
+    cfg = resolve(name, set_items=sets)
     torch.manual_seed(0)
     return build_method(cfg, info), cfg
 

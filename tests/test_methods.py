@@ -17,7 +17,14 @@ INFO = DataInfo(num_classes=4, image_size=16, classes=["a", "b", "c", "d"])
 def make(name, *sets):
     cfg = resolve(
         name,
-        set_items=["model.width=4", "data.image_size=16", *sets],
+        # small CNNs, and ViTs (clip, detailclip) with one block on a 4x4 token grid
+        set_items=[
+            "model.width=4",
+            "data.image_size=16",
+            "model.patch_size=4",
+            "model.depth=1",
+            *sets,
+        ],
     )
     torch.manual_seed(0)
     return build_method(cfg, INFO), cfg
