@@ -263,6 +263,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         check_files(args.experiments, names)
         failed = run_study(args.experiments, args.runs, names, args.jobs, args.overrides)
     command = "ssl-bench study" + (f" --only {args.only}" if args.only else "")
+    command += " --report-only" if args.report_only else ""
     command += "".join(f" --set {o}" for o in args.overrides)
     path = write_study(args.runs, names, args.output, command)
     print(f"study report written to {path}")

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ssl_bench.errors import UserError
 from ssl_bench.sweep import plan
@@ -121,6 +122,9 @@ def test_sweep_resumes_skips_and_survives_a_failing_run(run_cli, tmp_path):
     assert "1 already finished" in stdout
     assert "ok-seed1: resumed" in stdout and "ok-seed0" not in stdout.split("to run")[1]
     assert (out / "ok-seed1" / "summary.json").is_file()
+    recorded = yaml.safe_load((out / "sweep.yaml").read_text())  # for `ssl-bench report`
+    assert recorded["command"] == f"ssl-bench sweep {sweep} --out {out}"
+    assert set(recorded["arms"]) == {"ok", "broken"}
 
 
 def test_dry_run_prints_plan_and_cost_and_writes_nothing(run_cli, tmp_path):

@@ -409,7 +409,8 @@ def detailclip(df: pd.DataFrame, stem: Path) -> str:
         + (
             f"the teacher's most-attended blocks put {stats[full]['att'].fmt()}% of kept "
             f"patches on the object, random blocks {stats[full]['rnd'].fmt()}%, against "
-            f"{stats[full]['all'].fmt()}% of all patches; "
+            f"{stats[full]['all'].fmt()}% of all patches (attention "
+            f"{stats[full]['att'].beats(stats[full]['rnd'])} random); "
             if full in stats and not math.isnan(stats[full]["att"].mean)
             else ""
         )
@@ -420,6 +421,14 @@ def detailclip(df: pd.DataFrame, stem: Path) -> str:
         + " "
         + compare(full, "clip", "zs", "zero-shot"),
     ]
+    chance = s(df, "eval.zeroshot.chance").mean
+    best = max((v["zs"].mean for v in stats.values() if not math.isnan(v["zs"].mean)), default=0)
+    if not math.isnan(chance) and best < 2 * chance:
+        q.append(
+            f"Every arm's zero-shot is below twice chance ({100 * chance:.0f}%): at this "
+            "budget the image tower has barely started on shape, so the ablation cannot "
+            "separate the components; scale it up with --set (see the sweep file)."
+        )
     sources = (
         df["eval.zeroshot.captions"].dropna().unique() if "eval.zeroshot.captions" in df else []
     )
