@@ -13,6 +13,10 @@ teacher CLS of one view vs student CLS of the other (DINO loss, centring, 0.04 /
 ``L_Patch`` decoder vs teacher patch tokens on removed patches (iBOT patch loss, the
 same projection head as ``L_CLS``); ``L_Rec`` MSE to per-patch-normalised pixels on
 removed patches. A term whose weight is 0 is not computed.
+
+With the conv stem of the CPU recipe (``model.vit_stem: conv``) a kept token's receptive
+field reaches a few pixels into neighbouring removed patches, so L_Rec is slightly
+easier than with the ViT's usual patchify stem, where kept tokens see nothing removed.
 """
 
 from __future__ import annotations
@@ -67,8 +71,15 @@ class DetailCLIPConfig(CLIPConfig):
         for term in TERMS:
             if getattr(self, f"{term}_weight") < 0:
                 raise UserError(f"method.{term}_weight must be >= 0")
-        if not any(getattr(self, f"{term}_weight") for term in TERMS):
-            raise UserError("detailclip: every loss weight is 0; nothing to train")
+        # With nothing removed, L_Patch and L_Rec have nothing to predict and drop out.
+        active = [t for t in TERMS if getattr(self, f"{t}_weight") > 0]
+        if self.removal == "none":
+            active = [t for t in active if t not in ("patch", "rec")]
+        if not active:
+            raise UserError(
+                "detailclip: no loss term left to train (every weight is 0, or only "
+                "patch/rec, which need method.removal other than none)"
+            )
         check_momentum("method.momentum_base", self.momentum_base)
 
 
@@ -98,8 +109,9 @@ class Decoder(nn.Module):
 
     def forward(self, kept: Tensor, keep: Tensor) -> Tensor:
         b, _, d = kept.shape
-        x = self.mask_token.expand(b, self.pos.shape[1], d)  # (B, N, D)
-        x = x.scatter(1, keep[..., None].expand(-1, -1, d), self.embed(kept))
+        src = self.embed(kept)  # bf16 under autocast: the mask tokens must match it
+        x = self.mask_token.to(src.dtype).expand(b, self.pos.shape[1], d)  # (B, N, D)
+        x = x.scatter(1, keep[..., None].expand(-1, -1, d), src)
         return self.norm(self.block(x + self.pos)[0])
 
 
@@ -229,17 +241,19 @@ class DetailCLIP(ImageTextMethod):
                 t_cls = [self.teacher_head(t[:, 0]) for t in teacher_tokens]
             terms["cls"] = self.cls_loss(t_cls, [self.head(s[:, 0]) for s in student])
         if dense:
-            patch, rec = [], []
-            for x, s, keep, t in zip(views, student, keeps, teacher_tokens or [None] * 2):
-                removed = removed_mask(keep, n)  # (B, N), True where the student saw nothing
-                decoded = self.decoder(s[:, 1:], keep)  # (B, N, D)
-                if self.weight("patch") > 0:
-                    patch.append(self.patch_term(decoded, t[:, 1:], removed))
+            decoded, removed, rec = [], [], []
+            for x, s, keep in zip(views, student, keeps):
+                removed.append(removed_mask(keep, n))  # (B, N), True where the student saw nothing
+                decoded.append(self.decoder(s[:, 1:], keep))  # (B, N, D)
                 if self.weight("rec") > 0:
                     pixels = patchify(x, self.backbone.patch_size)  # (B, N, p*p*3)
-                    rec.append(reconstruction_loss(self.pixel_head(decoded), pixels, removed))
-            if patch:
-                terms["patch"] = sum(patch) / len(patch)
+                    pred = self.pixel_head(decoded[-1])
+                    rec.append(reconstruction_loss(pred, pixels, removed[-1]))
+            if self.weight("patch") > 0:  # both views in one call: the centre moves once a step
+                teacher_patches = torch.cat([t[:, 1:] for t in teacher_tokens])
+                terms["patch"] = self.patch_term(
+                    torch.cat(decoded), teacher_patches, torch.cat(removed)
+                )
             if rec:
                 terms["rec"] = sum(rec) / len(rec)
         loss = sum(self.weight(k) * v for k, v in terms.items())

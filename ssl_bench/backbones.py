@@ -13,6 +13,7 @@ import torchvision
 from torch import Tensor, nn
 
 from ssl_bench.config import ModelConfig
+from ssl_bench.errors import UserError
 from ssl_bench.registry import BACKBONES
 
 
@@ -221,7 +222,10 @@ def conv_stem(dim: int, patch_size: int) -> nn.Sequential:
     patch grid, then a 1x1 conv to the token width. Same tokens as the patchify stem, but
     a ViT trained from scratch on little data learns shape from them far sooner."""
     if patch_size < 2 or patch_size & (patch_size - 1):
-        raise ValueError(f"the conv stem needs a power-of-two patch size, got {patch_size}")
+        raise UserError(
+            f"model.vit_stem=conv needs a power-of-two patch size, got {patch_size}; "
+            f"set model.patch_size (e.g. 8 or 16) or model.vit_stem=patch"
+        )
     layers: list[nn.Module] = []
     c_in, width, size = 3, max(16, dim // 4), 1
     while size < patch_size:

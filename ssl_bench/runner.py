@@ -110,11 +110,11 @@ def run(cfg: Config, out: Path | None = None, resume: bool = False) -> dict[str,
     device = select_device(cfg.train.device)
     data = load_dataset(cfg.data)
     check_batch(cfg, data)
-    folder.prepare()  # only now: bad input above leaves no folder behind
-    folder.write_config(cfg.to_dict())
     seed_everything(cfg.train.seed)
     info = DataInfo.of(data, cfg.data.use_unlabeled)
-    method = build_method(cfg, info).to(device)
+    method = build_method(cfg, info).to(device)  # a method may reject its settings here
+    folder.prepare()  # only now: bad input above leaves no folder behind
+    folder.write_config(cfg.to_dict())
     views = ViewGenerator(*channel_stats(data.pretrain_images(cfg.data.use_unlabeled)))
 
     trainer = Trainer(method, data, cfg, folder, device, views, dist)

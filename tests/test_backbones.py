@@ -33,6 +33,10 @@ def test_vit_conv_stem_gives_the_same_token_grid():
     assert strides == [2, 2, 2, 1]  # three halvings to the 8 px grid, then 1x1 to 192
     with pytest.raises(UserError, match="vit_stem"):
         ModelConfig(vit_stem="hybrid").validate()
+    with pytest.raises(UserError, match="power-of-two patch size, got 12"):
+        build_backbone(
+            ModelConfig(backbone="vit_tiny", depth=1, patch_size=12, vit_stem="conv"), 96
+        )
 
 
 def test_vit_patch_size_follows_image_size_and_interpolates_positions():

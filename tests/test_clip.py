@@ -291,3 +291,28 @@ def test_logit_scale_is_initialised_clamped_and_not_decayed():
     with torch.no_grad():
         method.logit_scale.fill_(math.log(1000))
     assert method.scale().item() == pytest.approx(100.0)
+
+
+def test_detailclip_step_under_bf16_autocast_and_one_patch_loss_call():
+    method, cfg = make("detailclip")
+    calls = []
+    method.patch_loss.register_forward_hook(lambda *a: calls.append(1))  # centre moves once
+    labels = method.training_targets(torch.arange(8) % 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # what CUDA runs by default
+        out = method.training_step(views_for(method, cfg), labels, 0, 10)
+    out["loss"].float().backward()
+    assert torch.isfinite(out["loss"].float()) and len(calls) == 1
+
+
+def test_detailclip_rejects_settings_that_train_nothing():
+    from ssl_bench.errors import UserError
+
+    with pytest.raises(UserError, match="no loss term left"):
+        make("detailclip", "method.removal=none", "method.clip_weight=0", "method.cls_weight=0")
+
+
+def test_retrieval_with_fewer_than_five_pairs():
+    method, _ = make("clip")
+    images = encode_texts(method, CAPTIONS[:3], "cpu")
+    r = retrieval(method, images, CAPTIONS[:3], torch.device("cpu"))
+    assert r["image_to_text_r1"] == 1.0 and r["image_to_text_r5"] == 1.0

@@ -218,3 +218,21 @@ def test_detailclip_reading_flags_a_budget_too_small_to_separate_arms(tmp_path):
         sweep_dir(tmp_path / "ok", "detailclip", SWEEPS["detailclip"]), tmp_path / "ok.md"
     ).read_text()
     assert "below twice chance" not in text and "(attention above random)" in text
+
+
+def test_batch_reading_follows_the_papers_ordering_over_a_64x_range(tmp_path):
+    # 512 -> 8 is 64x: the paper (4096 -> 64) has BYOL losing MORE than SimCLR
+    runs = []
+    for bs, frac in ((8, 1.0), (64, 0.5), (512, 0.0)):
+        runs.append((f"method=byol-batch_size={bs}", "byol", {"linear": 0.6 - 0.3 * frac}, bs))
+        runs.append((f"method=simclr-batch_size={bs}", "simclr", {"linear": 0.6 - 0.1 * frac}, bs))
+    text = write_report(sweep_dir(tmp_path, "batch_size", runs), tmp_path / "b.md").read_text()
+    assert "(4096 -> 64) has BYOL -12.8 and SimCLR -8.7" in text
+    assert "BYOL's change is below SimCLR's" in text and "agree with the paper" in text
+
+
+def test_augmentation_report_needs_sweep_arms(tmp_path):
+    root = tmp_path / "plain"
+    fake_run(root / "simclr", "simclr", 0, {})
+    with pytest.raises(UserError, match="augmentations report needs arm"):
+        write_report(root, tmp_path / "x.md", "augmentations")

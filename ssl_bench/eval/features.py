@@ -62,7 +62,8 @@ def extract_features(
     precision: str = "auto",
 ) -> dict[str, Tensor]:
     """``model.features`` (pooled, spatial, head) of the plain view of uint8 ``images``,
-    in eval mode, as float32 CPU tensors; kinds the model lacks (head None) are left out."""
+    in eval mode, as CPU tensors (float16 spatial maps, float32 otherwise); kinds the model
+    lacks (head None) are left out."""
     was_training = model.training
     model.eval()
     out: dict[str, list[Tensor]] = {}
@@ -71,8 +72,9 @@ def extract_features(
             x = views.plain(images[i : i + batch_size].to(device, non_blocking=True))
             with autocast(device, precision):
                 for kind, f in model.features(x).items():
-                    if f is not None:
-                        out.setdefault(kind, []).append(f.float().cpu())
+                    if f is not None:  # spatial maps are large: float16 from the start
+                        f = f.half() if kind == "spatial" else f.float()
+                        out.setdefault(kind, []).append(f.cpu())
     finally:
         model.train(was_training)
     return {kind: torch.cat(parts) for kind, parts in out.items()}
@@ -132,7 +134,7 @@ class FeatureCache:
                 self.batch_size,
                 self.precision,
             ).items():
-                feats.setdefault(kind, {})[s] = f.half() if kind == "spatial" else f
+                feats.setdefault(kind, {})[s] = f
         for kind, by_split in feats.items():
             self._mem[kind] = by_split
             path = self._path(kind)

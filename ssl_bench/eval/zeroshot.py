@@ -76,7 +76,7 @@ def retrieval(
     cap = torch.tensor([ids[c] for c in captions])  # caption identity per pair
     out: dict[str, float | int | str] = {}
     for name, s in (("image_to_text", sim), ("text_to_image", sim.T)):
-        top = s.topk(5, dim=1).indices  # (N, 5)
+        top = s.topk(min(5, len(captions)), dim=1).indices  # (N, 5)
         hit = cap[top] == cap[:, None]
         out[f"{name}_r1"] = hit[:, 0].float().mean().item()
         out[f"{name}_r5"] = hit.any(1).float().mean().item()

@@ -16,6 +16,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from ssl_bench.errors import UserError
 from ssl_bench.report import paper, plots
 from ssl_bench.report.stats import NAN, Stat, by, points, stat
 
@@ -51,6 +52,16 @@ def figure(path: Path, title: str) -> str:
     return f"![{title}]({path.name})"
 
 
+def require(df: pd.DataFrame, columns: list[str], kind: str) -> None:
+    """A section that needs columns the runs lack says which, in one line."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise UserError(
+            f"the {kind} report needs {', '.join(missing)} in the runs (a sweep folder made "
+            f"by `ssl-bench sweep`); found none under this folder"
+        )
+
+
 def ratio(std: Stat, ref: Stat) -> Stat:
     """Head std as a fraction of 1/sqrt(d): ~1 healthy, ~0 collapsed."""
     if math.isnan(std.mean) or math.isnan(ref.mean) or ref.mean == 0:
@@ -79,6 +90,7 @@ def verdict(std_ratio: Stat, rank: Stat, dim: float) -> str:
 
 
 def batch_size(df: pd.DataFrame, stem: Path) -> str:
+    require(df, ["batch_size", "images_seen"], "batch_size")
     largest = int(df["batch_size"].max())
     rows, curves, drops = [], {}, {}
     for (method,), g in by(df, ["method"]).items():
@@ -95,12 +107,13 @@ def batch_size(df: pd.DataFrame, stem: Path) -> str:
             if ref is not None and which is not None:
                 drop = ref[which] - paper.BYOL_FIG3A[4096][which]
                 paper_cells = [str(paper_bs), f"{ref[which]:.1f}", f"{drop:+.1f}"]
-            steps = int(gb["images_seen"].iloc[0] // bs)
+            seen = gb["images_seen"].iloc[0]
+            steps = str(int(seen // bs)) if pd.notna(seen) else "-"
             rows.append(
                 [
                     method,
                     str(bs),
-                    str(steps),
+                    steps,
                     s(gb, KNN).fmt(),
                     lin.fmt(),
                     points(lin, top),
@@ -138,6 +151,7 @@ def batch_size(df: pd.DataFrame, stem: Path) -> str:
     path = plots.save(fig, png(stem))
 
     smallest = int(df["batch_size"].min())
+    drops = {m: d for m, d in drops.items() if smallest in d}  # methods run at every end
     reading = []
     for m, d in drops.items():
         reading.append(
@@ -158,7 +172,7 @@ def batch_size(df: pd.DataFrame, stem: Path) -> str:
                 f"BYOL {paper_b:+.1f} and SimCLR {paper_c:+.1f}: "
                 + (
                     "our numbers agree with the paper's ordering."
-                    if side == "above"  # BYOL losing less = its change above SimCLR's
+                    if side == ("above" if paper_b > paper_c else "below")
                     else "our numbers do not reproduce the paper's ordering at this scale."
                 )
             )
@@ -183,6 +197,7 @@ def batch_size(df: pd.DataFrame, stem: Path) -> str:
 
 
 def augmentations(df: pd.DataFrame, stem: Path) -> str:
+    require(df, ["arm"], "augmentations")
     df = df.assign(setting=df["arm"].str.replace(r"-?method=[^-]+", "", regex=True))
     methods = list(dict.fromkeys(df["method"]))
     arms = list(dict.fromkeys(df["setting"]))

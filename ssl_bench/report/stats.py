@@ -45,7 +45,8 @@ def stat(values: pd.Series) -> Stat:
 
 def by(df: pd.DataFrame, keys: list[str]) -> dict[tuple, pd.DataFrame]:
     """Groups of runs that share ``keys`` (the seeds of one setting), in first-seen order."""
-    return {k if isinstance(k, tuple) else (k,): g for k, g in df.groupby(keys, sort=False)}
+    groups = df.groupby(keys, sort=False, dropna=False)  # a missing key is a group too
+    return {k if isinstance(k, tuple) else (k,): g for k, g in groups}
 
 
 def points(a: Stat, b: Stat) -> str:
