@@ -22,7 +22,6 @@ easier than with the ViT's usual patchify stem, where kept tokens see nothing re
 from __future__ import annotations
 
 import copy
-import warnings
 from dataclasses import dataclass
 
 import torch
@@ -31,6 +30,7 @@ from lightly.models.modules.heads import DINOProjectionHead
 from lightly.models.utils import deactivate_requires_grad, get_2d_sincos_pos_embed, update_momentum
 from ssl_bench.methods.clip import RECIPE as CLIP_RECIPE
 from ssl_bench.methods.clip import CLIPConfig, clip_views
+from ssl_bench.methods.dino import dino_head
 from torch import Tensor, nn
 
 from ssl_bench.backbones import Block, ViT
@@ -192,15 +192,9 @@ class DetailCLIP(ImageTextMethod):
 
     def make_head(self) -> DINOProjectionHead:
         m = self.m
-        with warnings.catch_warnings():  # lightly still uses the deprecated weight_norm
-            warnings.filterwarnings("ignore", "`torch.nn.utils.weight_norm`", FutureWarning)
-            return DINOProjectionHead(
-                self.backbone.dim,
-                m.head_hidden_dim,
-                m.head_bottleneck_dim,
-                m.head_out_dim,
-                batch_norm=False,
-            )
+        return dino_head(
+            self.backbone.dim, m.head_hidden_dim, m.head_bottleneck_dim, m.head_out_dim, vit=True
+        )
 
     def views(self) -> list[ViewSpec]:
         return clip_views(self.m) * 2

@@ -70,6 +70,14 @@ RECIPE = {
 }
 
 
+def dino_head(dim: int, hidden: int, bottleneck: int, out: int, vit: bool) -> DINOProjectionHead:
+    """lightly's DINO head on ``dim`` features (BatchNorm inside for CNNs only), without
+    the FutureWarning lightly's use of the deprecated weight_norm raises."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "`torch.nn.utils.weight_norm`", FutureWarning)
+        return DINOProjectionHead(dim, hidden, bottleneck, out, batch_norm=not vit)
+
+
 @METHODS.register(
     "dino",
     "DINO: EMA teacher self-distillation, global + local crops",
@@ -100,16 +108,8 @@ class DINO(Method):
 
     def make_head(self) -> DINOProjectionHead:
         m = self.m
-        with warnings.catch_warnings():  # lightly still uses the deprecated weight_norm
-            warnings.filterwarnings("ignore", "`torch.nn.utils.weight_norm`", FutureWarning)
-            # BatchNorm in the head for CNNs only (lightly/DINO: none with a ViT).
-            return DINOProjectionHead(
-                self.backbone.dim,
-                m.hidden_dim,
-                m.bottleneck_dim,
-                m.out_dim,
-                batch_norm=not isinstance(self.backbone, ViT),
-            )
+        vit = isinstance(self.backbone, ViT)  # lightly/DINO: no BatchNorm in a ViT's head
+        return dino_head(self.backbone.dim, m.hidden_dim, m.bottleneck_dim, m.out_dim, vit)
 
     def views(self) -> list[ViewSpec]:
         m = self.m

@@ -86,7 +86,7 @@ def write_study(runs: Path, names: list[str], out: Path, command: str) -> Path:
     for name in names:
         folder = runs / name
         anchor = f'<a id="{name.replace("_", "-")}"></a>'
-        if not any(folder.rglob("summary.json")) if folder.is_dir() else True:
+        if not any(folder.rglob("summary.json")):  # also when the folder does not exist
             parts.append(
                 f"{anchor}\n## {KINDS[STUDY[name]]}\n\nNot run yet: "
                 f"`ssl-bench sweep experiments/{name}.yaml` (or `ssl-bench study --only {name}`)."
