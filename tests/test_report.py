@@ -236,3 +236,21 @@ def test_augmentation_report_needs_sweep_arms(tmp_path):
     fake_run(root / "simclr", "simclr", 0, {})
     with pytest.raises(UserError, match="augmentations report needs arm"):
         write_report(root, tmp_path / "x.md", "augmentations")
+
+
+def test_rows_follow_the_sweep_files_arm_order_and_multicrop_reads_each_added_term(tmp_path):
+    runs = [
+        ("dino", "dino", {"knn": 0.2, "linear": 0.3, "seg": 0.1}, 128),
+        ("global_only", "logo", {"knn": 0.3, "linear": 0.4, "seg": 0.2}, 128),
+        ("local_global", "logo", {"knn": 0.5, "linear": 0.41, "seg": 0.3}, 128),
+    ]
+    folder = sweep_dir(tmp_path, "multicrop", runs)
+    info = yaml.safe_load((folder / "sweep.yaml").read_text())
+    info["arms"] = {"global_only": {}, "local_global": {}, "dino": {}}  # not alphabetical
+    (folder / "sweep.yaml").write_text(yaml.safe_dump(info, sort_keys=False))
+    text = write_report(folder, tmp_path / "m.md").read_text()
+    rows = [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| ")]
+    assert rows[1:] == ["| global_only", "| local_global", "| dino"]
+    reading = text.split("**Reading.**")[1]
+    assert "`local_global` against `global_only`: kNN +20.0 (above), linear +1.0" in reading
+    assert "`dino` against `local_global`: kNN -30.0 (below)" in reading  # the best LoGo arm

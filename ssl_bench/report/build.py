@@ -65,10 +65,25 @@ def setup(folder: Path, df: pd.DataFrame) -> str:
     )
 
 
+def in_sweep_order(df: pd.DataFrame, arms: list[str]) -> pd.DataFrame:
+    """Rows in the order the sweep file lists its arms (its authors' reading order, e.g.
+    each multi-crop arm adding one term), not alphabetically; the rest keep their order."""
+    if "arm" not in df or not arms:
+        return df
+
+    def rank(run_arm: str) -> int:  # a run's arm is "<arm>" or "<arm>-<grid point>"
+        hits = [i for i, a in enumerate(arms) if run_arm == a or run_arm.startswith(a + "-")]
+        return hits[0] if hits else len(arms)
+
+    order = df["arm"].astype(str).map(rank)
+    return df.iloc[order.argsort(kind="stable").to_numpy()].reset_index(drop=True)
+
+
 def section(folder: Path, kind: str, stem: Path, level: str = "##") -> str:
     """One section: title, how the runs were made, setup, then the kind's table and plots."""
-    df = collect(folder)
-    made_by = sweep_info(folder).get("command")
+    info = sweep_info(folder)
+    df = in_sweep_order(collect(folder), list(info.get("arms") or {}))
+    made_by = info.get("command")
     lines = [f"{level} {KINDS[kind]}"]
     if made_by:
         lines.append(f"Runs: `{made_by}` ({len(df)} runs in `{folder}`).")

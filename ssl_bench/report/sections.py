@@ -332,39 +332,53 @@ def multicrop(df: pd.DataFrame, stem: Path) -> str:
     key = label_of(df)
     header = [key, "method", "kNN top-1", "linear top-1", "seg mIoU", "head std / (1/sqrt(d))"]
     header += ["RankMe head"]
-    rows, names, knn, seg, previous, reading = [], [], [], [], None, []
+    rows, arms = [], []  # arms: (name, method, {metric: Stat}) in the sweep file's order
     for (name,), g in by(df, [key]).items():
-        k = s(g, KNN)
+        method = str(g["method"].iloc[0])
+        scores = {"kNN": s(g, KNN), "linear": s(g, LINEAR), "seg mIoU": s(g, SEG)}
         r = ratio(s(g, HEAD_STD), s(g, HEAD_REF))
         rows.append(
-            [
-                name,
-                str(g["method"].iloc[0]),
-                k.fmt(),
-                s(g, LINEAR).fmt(),
-                s(g, SEG).fmt(),
-                r.fmt(False, 2),
-                s(g, RANKME_HEAD).fmt(False),
-            ]
+            [name, method, *(v.fmt() for v in scores.values()), r.fmt(False, 2)]
+            + [s(g, RANKME_HEAD).fmt(False)]
         )
-        if previous is not None:
-            reading.append(f"`{name}` is {k.beats(previous[1])} `{previous[0]}` in kNN")
-        previous = (name, k)
-        names.append(name)
-        knn.append(k)
-        seg.append(s(g, SEG))
+        arms.append((name, method, scores))
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    plots.bars(axes[0], names, {"ours": knn}, "kNN top-1 (%)")
-    plots.bars(axes[1], names, {"ours": seg}, "seg mIoU (%)")
+    names = [a[0] for a in arms]
+    plots.bars(axes[0], names, {"ours": [a[2]["kNN"] for a in arms]}, "kNN top-1 (%)")
+    plots.bars(axes[1], names, {"ours": [a[2]["seg mIoU"] for a in arms]}, "seg mIoU (%)")
     path = plots.save(fig, png(stem))
     return "\n\n".join(
         [
             table(header, rows),
             figure(path, "multi-crop arms"),
-            "**Reading.** Each arm against the one before it: "
-            + "; ".join(reading)
-            + ". FACTS.md holds no LoGo or DINO number at this scale to compare with.",
+            "**Reading.** " + multicrop_reading(arms),
         ]
+    )
+
+
+def multicrop_reading(arms: list[tuple[str, str, dict[str, Stat]]]) -> str:
+    """Each arm against the previous arm of its method (the sweep file adds one term per
+    arm), and each arm of another method against the best arm of the first method."""
+
+    def compare(a: tuple, b: tuple) -> str:
+        parts = [
+            f"{metric} {points(a[2][metric], b[2][metric])} "
+            f"({a[2][metric].beats(b[2][metric]).removesuffix(' of')})"
+            for metric in a[2]
+        ]
+        return f"`{a[0]}` against `{b[0]}`: " + ", ".join(parts)
+
+    first = arms[0][1]
+    same = [a for a in arms if a[1] == first]
+    sentences = [compare(b, a) for a, b in zip(same, same[1:])]
+    best = max(same, key=lambda a: a[2]["kNN"].mean)
+    sentences += [compare(a, best) for a in arms if a[1] != first]
+    return (
+        "; ".join(sentences)
+        + ". Points are differences of the means; 'within seed noise' means the gap is no"
+        " larger than the two rows' standard deviations together. The LoGo paper argues"
+        " for local-local repulsion from ImageNet-scale training; FACTS.md holds no LoGo or"
+        " DINO number at this scale to compare with."
     )
 
 
@@ -468,9 +482,9 @@ def detailclip(df: pd.DataFrame, stem: Path) -> str:
 
 def methods(df: pd.DataFrame, stem: Path) -> str:
     key = label_of(df)
-    header = [key, "kNN top-1", "linear top-1", "10%-label top-1", "seg mIoU"]
-    header += ["zero-shot top-1", "RankMe backbone", "head std / (1/sqrt(d))"]
-    header += ["paper kNN (CIFAR-10, ResNet-18, 200 ep)"]
+    header = [key, "backbone", "epochs", "train s", "kNN top-1", "linear top-1"]
+    header += ["10%-label top-1", "seg mIoU", "zero-shot top-1", "RankMe backbone"]
+    header += ["head std / (1/sqrt(d))", "paper kNN (CIFAR-10, ResNet-18, 200 ep)"]
     rows, names, knn, lin, stats = [], [], [], [], {}
     for (name,), g in by(df, [key]).items():
         k = s(g, KNN)
@@ -479,6 +493,9 @@ def methods(df: pd.DataFrame, stem: Path) -> str:
         rows.append(
             [
                 name,
+                str(g["backbone"].iloc[0]),
+                str(g["epochs"].iloc[0]),
+                s(g, "train_seconds").fmt(False, 0),
                 k.fmt(),
                 s(g, LINEAR).fmt(),
                 s(g, LOW10).fmt(),
@@ -509,8 +526,10 @@ def methods(df: pd.DataFrame, stem: Path) -> str:
         [
             table(header, rows),
             figure(path, "methods head to head"),
-            f"**Reading.** {reading} The paper column is another dataset and scale "
-            "(lightly's CIFAR-10 benchmark), shown for orientation only.",
+            f"**Reading.** {reading} Rows differ in epochs because a step of one method "
+            "costs several of another's; `train s` is the budget each row actually had, and "
+            "a method's ranking here holds for that budget only. The paper column is another "
+            "dataset and scale (lightly's CIFAR-10 benchmark), shown for orientation only.",
         ]
     )
 
