@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -328,24 +329,35 @@ def collapse(df: pd.DataFrame, stem: Path) -> str:
 # ---------------------------------------------------------------- multi-crop (Q8)
 
 
+class Arm(NamedTuple):
+    """One multi-crop arm's seeds, summarised: the metrics its reading compares."""
+
+    name: str
+    method: str
+    scores: dict[str, Stat]  # kNN, linear, seg mIoU
+
+
 def multicrop(df: pd.DataFrame, stem: Path) -> str:
     key = label_of(df)
     header = [key, "method", "kNN top-1", "linear top-1", "seg mIoU", "head std / (1/sqrt(d))"]
     header += ["RankMe head"]
-    rows, arms = [], []  # arms: (name, method, {metric: Stat}) in the sweep file's order
+    rows, arms = [], []  # arms in the sweep file's order
     for (name,), g in by(df, [key]).items():
-        method = str(g["method"].iloc[0])
-        scores = {"kNN": s(g, KNN), "linear": s(g, LINEAR), "seg mIoU": s(g, SEG)}
+        arm = Arm(
+            name,
+            str(g["method"].iloc[0]),
+            {"kNN": s(g, KNN), "linear": s(g, LINEAR), "seg mIoU": s(g, SEG)},
+        )
         r = ratio(s(g, HEAD_STD), s(g, HEAD_REF))
         rows.append(
-            [name, method, *(v.fmt() for v in scores.values()), r.fmt(False, 2)]
+            [name, arm.method, *(v.fmt() for v in arm.scores.values()), r.fmt(False, 2)]
             + [s(g, RANKME_HEAD).fmt(False)]
         )
-        arms.append((name, method, scores))
+        arms.append(arm)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    names = [a[0] for a in arms]
-    plots.bars(axes[0], names, {"ours": [a[2]["kNN"] for a in arms]}, "kNN top-1 (%)")
-    plots.bars(axes[1], names, {"ours": [a[2]["seg mIoU"] for a in arms]}, "seg mIoU (%)")
+    names = [a.name for a in arms]
+    plots.bars(axes[0], names, {"ours": [a.scores["kNN"] for a in arms]}, "kNN top-1 (%)")
+    plots.bars(axes[1], names, {"ours": [a.scores["seg mIoU"] for a in arms]}, "seg mIoU (%)")
     path = plots.save(fig, png(stem))
     return "\n\n".join(
         [
@@ -356,23 +368,23 @@ def multicrop(df: pd.DataFrame, stem: Path) -> str:
     )
 
 
-def multicrop_reading(arms: list[tuple[str, str, dict[str, Stat]]]) -> str:
+def multicrop_reading(arms: list[Arm]) -> str:
     """Each arm against the previous arm of its method (the sweep file adds one term per
     arm), and each arm of another method against the best arm of the first method."""
 
-    def compare(a: tuple, b: tuple) -> str:
+    def compare(a: Arm, b: Arm) -> str:
         parts = [
-            f"{metric} {points(a[2][metric], b[2][metric])} "
-            f"({a[2][metric].beats(b[2][metric]).removesuffix(' of')})"
-            for metric in a[2]
+            f"{metric} {points(x, b.scores[metric])} "
+            f"({x.beats(b.scores[metric]).removesuffix(' of')})"
+            for metric, x in a.scores.items()
         ]
-        return f"`{a[0]}` against `{b[0]}`: " + ", ".join(parts)
+        return f"`{a.name}` against `{b.name}`: " + ", ".join(parts)
 
-    first = arms[0][1]
-    same = [a for a in arms if a[1] == first]
+    first = arms[0].method
+    same = [a for a in arms if a.method == first]
     sentences = [compare(b, a) for a, b in zip(same, same[1:])]
-    best = max(same, key=lambda a: a[2]["kNN"].mean)
-    sentences += [compare(a, best) for a in arms if a[1] != first]
+    best = max(same, key=lambda a: a.scores["kNN"].mean)
+    sentences += [compare(a, best) for a in arms if a.method != first]
     return (
         "; ".join(sentences)
         + ". Points are differences of the means; 'within seed noise' means the gap is no"
