@@ -48,3 +48,23 @@ def test_splits_sizes_and_other_resolution():
     assert d.num_classes == len(SHAPES) and d.has_masks
     # Splits come from different generator streams.
     assert not torch.equal(d.train.images[:20], d.val.images)
+
+
+def test_generator_factors_match_captions_and_masks():
+    s = generate(600, 32, seed=3)
+    f = s.factors
+    assert set(f) >= {"colour", "pattern", "dark_background", "centre_x", "centre_y", "radius"}
+    names = list(COLOURS)
+    for i in range(0, 600, 41):
+        words = s.captions[i].split()
+        assert words[1] == names[int(f["colour"][i])]
+        assert PATTERNS[int(f["pattern"][i])] in words
+        assert ("dark" in words) == bool(f["dark_background"][i])
+        # The mask's centre of mass lies near the drawn centre (shapes are roughly centred).
+        ys, xs = (s.masks[i] > 0).nonzero(as_tuple=True)
+        assert abs((xs.float().mean() + 0.5) / 32 - f["centre_x"][i]) < 0.15
+        assert abs((ys.float().mean() + 0.5) / 32 - f["centre_y"][i]) < 0.15
+    # Prefix-stable like the images, and kept by subset().
+    assert torch.equal(generate(700, 32, seed=3).factors["radius"][:600], f["radius"])
+    part = s.subset(torch.tensor([5, 2]))
+    assert torch.equal(part.factors["colour"], f["colour"][[5, 2]])

@@ -2,7 +2,8 @@
 
 Each image shows one object (the class is its *shape*) with a random colour, position,
 scale and rotation over a grey background with a faint random pattern, plus pixel noise.
-It comes with a per-pixel mask and a caption naming shape, colour and background.
+It comes with a per-pixel mask, a caption naming shape, colour and background, and the
+generator's per-image factors (colour, pattern, position, ...) for diagnostics.
 
 Colour is a deliberate shortcut, as on natural images: with probability
 ``COLOUR_BIAS`` the object takes its class's usual colour, so colour alone predicts the
@@ -213,7 +214,20 @@ def _chunk(n: int, size: int, seed: int) -> Split:
         f"{PATTERNS[p]} background"
         for f, c, d, p in zip(fg_idx.tolist(), labels.tolist(), dark.tolist(), pattern.tolist())
     ]
-    return Split(image.round().to(torch.uint8), labels.long(), masks, captions)
+    # The nuisance variables the generator drew, for diagnostics of what features encode.
+    factors = {
+        "colour": fg_idx,
+        "pattern": pattern,
+        "dark_background": dark.long(),
+        "background_level": level,
+        "object_luminance": luminance,
+        "centre_x": cx.flatten(),
+        "centre_y": cy.flatten(),
+        "radius": radius.flatten(),
+        "rotation": theta.flatten(),
+        "noise": noise_sd.flatten(),
+    }
+    return Split(image.round().to(torch.uint8), labels.long(), masks, captions, factors)
 
 
 def generate(n: int, size: int = 32, seed: int = 0) -> Split:
@@ -224,6 +238,7 @@ def generate(n: int, size: int = 32, seed: int = 0) -> Split:
             torch.zeros(0).long(),
             torch.zeros(0, size, size, dtype=torch.uint8),
             [],
+            {},
         )
     # Always render whole chunks (random draws depend on the chunk length), then trim.
     chunks = [
@@ -236,6 +251,7 @@ def generate(n: int, size: int = 32, seed: int = 0) -> Split:
         torch.cat([c.labels for c in chunks]),
         torch.cat([c.masks for c in chunks]),  # type: ignore[misc]
         [cap for c in chunks for cap in c.captions],  # type: ignore[union-attr]
+        {k: torch.cat([c.factors[k] for c in chunks]) for k in chunks[0].factors},  # type: ignore[index,union-attr]
     )
 
 

@@ -16,12 +16,14 @@ from torch import Tensor
 class Split:
     """One split: images (N, 3, H, W) uint8, labels (N,) int64 (-1 = unlabeled),
     optional masks (N, H, W) uint8 (0 = background, c + 1 = object of class c) and
-    optional captions (one string per image)."""
+    optional captions (one string per image) and optional generator factors (a generated
+    dataset's per-image nuisance variables, e.g. colour or position, each (N,))."""
 
     images: Tensor
     labels: Tensor
     masks: Tensor | None = None
     captions: list[str] | None = None
+    factors: dict[str, Tensor] | None = None
 
     def __post_init__(self) -> None:
         n = self.images.shape[0]
@@ -29,6 +31,7 @@ class Split:
         assert self.labels.shape == (n,), "labels: (N,)"
         assert self.masks is None or self.masks.shape == (n, *self.images.shape[2:])
         assert self.captions is None or len(self.captions) == n
+        assert self.factors is None or all(f.shape == (n,) for f in self.factors.values())
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -44,6 +47,7 @@ class Split:
             self.labels[index],
             self.masks[index] if self.masks is not None else None,
             caps,
+            {k: f[index] for k, f in self.factors.items()} if self.factors is not None else None,
         )
 
 
