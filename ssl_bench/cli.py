@@ -94,8 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--only",
         metavar="NAMES",
-        help="comma-separated subset of: knn, linear, lowshot, seg, collapse, zeroshot, "
-        "retrieval, removal (the last three for image-text methods)",
+        help="comma-separated subset of: knn, linear, lowshot, seg, collapse, factors, "
+        "zeroshot, retrieval, removal (factors: what the features encode among the shapes "
+        "generator's factors; the last three for image-text methods)",
     )
     ev.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
 

@@ -204,6 +204,14 @@ def format_summary(summary: dict[str, Any]) -> str:
                     f"{d['std']:.3f} / {d['std_ref']:.3f}, {d['rankme']:.1f} of {d['dim']}",
                 )
             )
+    if "factors" in ev:
+        f = ev["factors"]
+        pcs = ", ".join(
+            f"PC{i} {100 * c['share']:.0f}% {c['factor']}" for i, c in enumerate(f["components"])
+        )
+        probe = " / ".join(f"{f['probe'][k]:.2f}" for k in ("shape", "colour", "pattern"))
+        rows.append(("features: top components", pcs))
+        rows.append(("probe shape / colour / pattern", probe))
     if "zeroshot" in ev:
         z = ev["zeroshot"]
         rows.append(

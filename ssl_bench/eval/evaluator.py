@@ -17,6 +17,7 @@ from ssl_bench.data.splits import DatasetSplits
 from ssl_bench.data.views import ViewGenerator, ViewSpec, resolve_views
 from ssl_bench.errors import UserError, unknown
 from ssl_bench.eval.collapse import diagnostics
+from ssl_bench.eval.factors import factors_eval
 from ssl_bench.eval.features import FeatureCache
 from ssl_bench.eval.knn import LIGHTLY_PRESET, knn_eval
 from ssl_bench.eval.linear import augmented_linear_probe, linear_probe, low_shot_indices
@@ -28,7 +29,17 @@ from ssl_bench.registry import DATASETS, METHODS
 from ssl_bench.runtime import autocast
 from ssl_bench.text import TEMPLATE, ImageTextMethod, template_captions
 
-EVALUATORS = ("knn", "linear", "lowshot", "seg", "collapse", "zeroshot", "retrieval", "removal")
+EVALUATORS = (
+    "knn",
+    "linear",
+    "lowshot",
+    "seg",
+    "collapse",
+    "factors",
+    "zeroshot",
+    "retrieval",
+    "removal",
+)
 LOW_SHOT = {"1%": 0.01, "10%": 0.10}
 
 
@@ -199,6 +210,13 @@ def evaluate(
         out["collapse"]["note"] = "backbone features: std far below std_ref is normal after ReLU"
         if "head" in pairs:
             out["collapse_head"] = diagnostics(cache.get("head", "test"), *pairs["head"])
+    if "factors" in only and _supported(
+        data.test.factors is not None,
+        explicit,
+        f"the factors evaluator needs a dataset that records its generator factors (shapes); "
+        f"'{data.name}' does not",
+    ):
+        out["factors"] = factors_eval(pooled("train"), pooled("test"), data.train, data.test)
 
     text = isinstance(method, ImageTextMethod)
     need_text = f"needs a method with a text tower ({methods_with('text')})"
