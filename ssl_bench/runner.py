@@ -209,7 +209,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         pcs = ", ".join(
             f"PC{i} {100 * c['share']:.0f}% {c['factor']}" for i, c in enumerate(f["components"])
         )
-        probe = " / ".join(f"{f['probe'][k]:.2f}" for k in ("shape", "colour", "pattern"))
+        probe = " / ".join(
+            f"{f['probe'][k]:.2f}" if k in f["probe"] else "-"  # a constant factor: no probe
+            for k in ("shape", "colour", "pattern")
+        )
         rows.append(("features: top components", pcs))
         rows.append(("probe shape / colour / pattern", probe))
     if "zeroshot" in ev:

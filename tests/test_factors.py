@@ -53,3 +53,13 @@ def test_eval_only_factors_end_to_end(run_cli, tiny, tmp_path):
     code, _, err = run_cli("eval", digits, "--only", "factors")
     assert code == 2 and "generator factors (shapes)" in err and "'digits'" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_constant_factor_is_left_out_of_the_probe(run_cli, tiny, tmp_path):
+    out = tmp_path / "easy"
+    args = ["run", "random", *tiny, "--dataset", "shapes_easy", "--out", out]
+    code, stdout, err = run_cli(*args, "--set", "eval.evaluators=factors")
+    assert code == 0, err
+    probe = json.loads((out / "summary.json").read_text())["eval"]["factors"]["probe"]
+    assert "pattern" not in probe and "noise" not in probe and "shape" in probe
+    assert "probe shape / colour / pattern" in stdout and stdout.count(" / -") == 1

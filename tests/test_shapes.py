@@ -68,3 +68,18 @@ def test_generator_factors_match_captions_and_masks():
     assert torch.equal(generate(700, 32, seed=3).factors["radius"][:600], f["radius"])
     part = s.subset(torch.tensor([5, 2]))
     assert torch.equal(part.factors["colour"], f["colour"][[5, 2]])
+
+
+def test_shapes_easy_removes_the_nuisances_but_keeps_the_classes():
+    from ssl_bench.data.shapes import EASY
+
+    easy, default = generate(500, 32, seed=0, style=EASY), generate(500, 32, seed=0)
+    assert torch.equal(easy.labels, default.labels)  # same random stream, same classes
+    corners = easy.images[:, :, [0, 0, -1, -1], [0, -1, 0, -1]].float()
+    assert torch.all(corners == 40)  # one plain dark background, no noise
+    assert default.images[:, :, 0, 0].float().std() > 20  # the default's backgrounds vary
+    assert all("dark gray plain background" in c for c in easy.captions)
+    assert set(easy.factors["pattern"].tolist()) == {PATTERNS.index("plain")}
+    assert easy.factors["centre_x"].min() >= 0.45 and easy.factors["centre_x"].max() <= 0.55
+    data = load_dataset(DataConfig(name="shapes_easy", train_size=40, val_size=20, test_size=20))
+    assert data.name == "shapes_easy" and data.has_masks and data.num_classes == len(SHAPES)

@@ -4,6 +4,7 @@ Each image shows one object (the class is its *shape*) with a random colour, pos
 scale and rotation over a grey background with a faint random pattern, plus pixel noise.
 It comes with a per-pixel mask, a caption naming shape, colour and background, and the
 generator's per-image factors (colour, pattern, position, ...) for diagnostics.
+`shapes_easy` draws the same objects without those nuisances (see ``EASY``).
 
 Colour is a deliberate shortcut, as on natural images: with probability
 ``COLOUR_BIAS`` the object takes its class's usual colour, so colour alone predicts the
@@ -19,6 +20,7 @@ Everything is batched tensor code (no per-image Python loop): the default splits
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -68,6 +70,25 @@ RADIUS = (0.2, 0.37)  # object radius, fraction of the side
 NOISE_MAX = 6.0  # per-image pixel noise sd ~ U(0, NOISE_MAX) grey levels
 CHUNK = 500  # images per generator chunk; chunk seeds make every split prefix-stable
 SUPERSAMPLE = 2  # render at 2x and average down, so edges are anti-aliased
+
+
+@dataclass(frozen=True)
+class Style:
+    """The nuisance ranges of one generated dataset (the defaults are `shapes`)."""
+
+    pattern_amplitude: float = PATTERN_AMPLITUDE
+    noise_max: float = NOISE_MAX
+    centre: tuple[float, float] = CENTRE
+    radius: tuple[float, float] = RADIUS
+    background: float | None = None  # None: dark or light grey per image; else this grey
+
+
+# `shapes_easy`: every nuisance that survives the augmentations removed (one dark grey
+# background, no pattern, no noise, centred large objects), so shape is what two views
+# share. A testbed: here a method that learns shape from views shows it within a minute.
+EASY = Style(
+    pattern_amplitude=0.0, noise_max=0.0, centre=(0.45, 0.55), radius=(0.3, 0.42), background=40.0
+)
 
 
 def _polygon_radius(phi: Tensor, a: tuple[float, float], b: tuple[float, float], n: int) -> Tensor:
@@ -148,11 +169,16 @@ def _background(
     return col_a[:, :, None, None] * (1 - w) + col_b[:, :, None, None] * w
 
 
-def _grey_background(luminance: Tensor, g: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Grey levels (n,) darker or lighter than the object, and the dark/light flag."""
+def _grey_background(
+    luminance: Tensor, g: torch.Generator, constant: float | None = None
+) -> tuple[Tensor, Tensor]:
+    """Grey levels (n,) darker or lighter than the object, and the dark/light flag; or
+    ``constant`` grey (dark) for every image, drawing the same random numbers."""
     n = luminance.shape[0]
     dark = torch.rand(n, generator=g) < 0.5
     k = torch.rand(n, generator=g)
+    if constant is not None:
+        return torch.full((n,), constant), torch.ones(n, dtype=torch.bool)
     darker = luminance * (0.15 + 0.35 * k)
     lighter = luminance + (255 - luminance) * (0.5 + 0.35 * k)
     return torch.where(dark, darker, lighter), dark
@@ -162,7 +188,7 @@ def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
-def _chunk(n: int, size: int, seed: int) -> Split:
+def _chunk(n: int, size: int, seed: int, style: Style) -> Split:
     g = torch.Generator().manual_seed(seed)
     palette = torch.tensor(list(COLOURS.values()), dtype=torch.float32)  # (8, 3)
     names = list(COLOURS)
@@ -177,15 +203,17 @@ def _chunk(n: int, size: int, seed: int) -> Split:
     fg = palette[fg_idx] * (0.8 + 0.35 * torch.rand(n, 1, generator=g))
     fg = (fg + 12 * torch.randn(n, 3, generator=g)).clamp(0, 255)  # (n, 3)
     luminance = fg @ torch.tensor(ops.GRAY_WEIGHTS)
-    level, dark = _grey_background(luminance, g)
+    level, dark = _grey_background(luminance, g, style.background)
     # The pattern's second level moves towards mid-grey, so it never clips.
-    level_b = level + torch.where(level < 128, PATTERN_AMPLITUDE, -PATTERN_AMPLITUDE)
+    amp = style.pattern_amplitude
+    level_b = level + torch.where(level < 128, amp, -amp)
     bg_a, bg_b = level[:, None].expand(-1, 3), level_b[:, None].expand(-1, 3)
 
     # Object pose: centre, radius (fraction of the image side), rotation.
-    cx = CENTRE[0] + (CENTRE[1] - CENTRE[0]) * torch.rand(n, 1, 1, generator=g)
-    cy = CENTRE[0] + (CENTRE[1] - CENTRE[0]) * torch.rand(n, 1, 1, generator=g)
-    radius = RADIUS[0] + (RADIUS[1] - RADIUS[0]) * torch.rand(n, 1, 1, generator=g)
+    (c0, c1), (r0, r1) = style.centre, style.radius
+    cx = c0 + (c1 - c0) * torch.rand(n, 1, 1, generator=g)
+    cy = c0 + (c1 - c0) * torch.rand(n, 1, 1, generator=g)
+    radius = r0 + (r1 - r0) * torch.rand(n, 1, 1, generator=g)
     theta = 2 * math.pi * torch.rand(n, 1, 1, generator=g)
 
     hi = size * SUPERSAMPLE
@@ -205,10 +233,12 @@ def _chunk(n: int, size: int, seed: int) -> Split:
     background = _background(pattern, bg_a, bg_b, size, g)
     image = background * (1 - coverage) + fg[:, :, None, None] * coverage
     coverage = coverage[:, 0]
-    noise_sd = NOISE_MAX * torch.rand(n, 1, 1, 1, generator=g)
+    noise_sd = style.noise_max * torch.rand(n, 1, 1, 1, generator=g)
     image = (image + noise_sd * torch.randn(image.shape, generator=g)).clamp(0, 255)
 
     masks = torch.where(coverage >= 0.5, labels[:, None, None] + 1, 0).to(torch.uint8)
+    if amp == 0:  # no pattern drawn: the background is plain whatever id was drawn
+        pattern = torch.full_like(pattern, PATTERNS.index("plain"))
     captions = [
         f"{_article(names[f])} {names[f]} {SHAPES[c]} on a {'dark' if d else 'light'} gray "
         f"{PATTERNS[p]} background"
@@ -230,7 +260,7 @@ def _chunk(n: int, size: int, seed: int) -> Split:
     return Split(image.round().to(torch.uint8), labels.long(), masks, captions, factors)
 
 
-def generate(n: int, size: int = 32, seed: int = 0) -> Split:
+def generate(n: int, size: int = 32, seed: int = 0, style: Style = Style()) -> Split:
     """``n`` images of side ``size``; the first ``m`` images are the same for any n >= m."""
     if n <= 0:
         return Split(
@@ -242,7 +272,8 @@ def generate(n: int, size: int = 32, seed: int = 0) -> Split:
         )
     # Always render whole chunks (random draws depend on the chunk length), then trim.
     chunks = [
-        _chunk(CHUNK, size, seed * 1_000_003 + start // CHUNK) for start in range(0, n, CHUNK)
+        _chunk(CHUNK, size, seed * 1_000_003 + start // CHUNK, style)
+        for start in range(0, n, CHUNK)
     ]
     if n % CHUNK:
         chunks[-1] = chunks[-1].subset(slice(0, n % CHUNK))
@@ -255,16 +286,20 @@ def generate(n: int, size: int = 32, seed: int = 0) -> Split:
     )
 
 
-def _load(cfg: DataConfig) -> DatasetSplits:
+def _load(cfg: DataConfig, name: str = "shapes", style: Style = Style()) -> DatasetSplits:
     size, s = cfg.image_size, cfg.split_seed
     # Disjoint generator streams per split: seed 3s, 3s + 1, 3s + 2.
-    train = generate(cfg.train_size, size, 3 * s)
-    val = generate(cfg.val_size, size, 3 * s + 1)
-    test = generate(cfg.test_size, size, 3 * s + 2)
-    for name, split in (("train", train), ("val", val), ("test", test)):
+    train = generate(cfg.train_size, size, 3 * s, style)
+    val = generate(cfg.val_size, size, 3 * s + 1, style)
+    test = generate(cfg.test_size, size, 3 * s + 2, style)
+    for split_name, split in (("train", train), ("val", val), ("test", test)):
         if len(split) == 0:
-            raise UserError(f"shapes: data.{name}_size must be > 0")
-    return DatasetSplits("shapes", list(SHAPES), train, val, test)
+            raise UserError(f"{name}: data.{split_name}_size must be > 0")
+    return DatasetSplits(name, list(SHAPES), train, val, test)
+
+
+def _load_easy(cfg: DataConfig) -> DatasetSplits:
+    return _load(cfg, "shapes_easy", EASY)
 
 
 # Views suited to this dataset (SimCLR's colour strength 1.0 with a full hue turn):
@@ -300,3 +335,12 @@ DATASETS.register(
     prompts=prompts,
     recipe=RECIPE,
 )(_load)
+DATASETS.register(
+    "shapes_easy",
+    "shapes without the nuisances that survive augmentation (one dark background, no "
+    "pattern or noise, centred large objects): a testbed where shape is what views share",
+    has_masks=True,
+    has_captions=True,
+    prompts=prompts,
+    recipe=RECIPE,
+)(_load_easy)
