@@ -93,6 +93,13 @@ def test_multicrop_sweep_adds_one_term_per_arm():
     assert arms["dino"].method.name == "dino"
 
 
+def test_gpu_scale_sweep_puts_every_arm_on_resnet18():
+    arms = {r.name.rsplit("-seed", 1)[0]: r.config for r in plan(EXPERIMENTS / "gpu_scale.yaml")}
+    assert set(arms) == {"random", "simclr", "byol", "byol_lars", "dino"}
+    assert {c.model.backbone for c in arms.values()} == {"resnet18"}
+    assert arms["byol_lars"].optim.name == "lars" and arms["byol"].optim.name == "adamw"
+
+
 TINY_BASE = """
 base:
   method: random
