@@ -36,7 +36,10 @@ PROTOCOL = (
 def _values(split: Split) -> dict[str, np.ndarray]:
     """Each factor's per-image values (N,), the class as ``shape`` first."""
     if split.factors is None:
-        raise UserError("the factors evaluator needs generator factors, which only `shapes` has")
+        raise UserError(
+            "the factors evaluator needs generator factors, and only `shapes` and `shapes_easy` "
+            "record them"
+        )
     return {k: v.double().numpy() for k, v in {"shape": split.labels, **split.factors}.items()}
 
 
