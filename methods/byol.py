@@ -34,6 +34,9 @@ class BYOLConfig(MethodConfig):
     momentum_base: float = 0.99  # FACTS: tau_base = 0.99
     momentum_schedule: str = "cosine"  # cosine: tau_base -> 1 (paper) | constant
     predictor_lr_scale: float = 1.0  # lr multiplier of the predictor (SimSiam, DirectPred: 10)
+    # true: both views go through the networks as one batch of 2B, so BatchNorm normalises
+    # them together (byol-pytorch, solo-learn); false: one batch per view (lightly's example)
+    joint_views: bool = False
 
     def validate(self) -> None:
         check_momentum("method.momentum_base", self.momentum_base)
@@ -108,9 +111,15 @@ class BYOL(Method):
     def training_step(
         self, views: list[Tensor], labels: Tensor, step: int, total_steps: int
     ) -> dict[str, Tensor]:
-        p0, p1 = (self.prediction_head(self.embed_head(v)) for v in views)  # (B, d) each
-        with torch.no_grad():
-            z0, z1 = (self.target_projection_head(self.target_backbone(v)) for v in views)
+        if self.m.joint_views:
+            x = torch.cat(views)  # (2B, 3, s, s)
+            p0, p1 = self.prediction_head(self.embed_head(x)).chunk(2)  # (B, d) each
+            with torch.no_grad():
+                z0, z1 = self.target_projection_head(self.target_backbone(x)).chunk(2)
+        else:
+            p0, p1 = (self.prediction_head(self.embed_head(v)) for v in views)  # (B, d) each
+            with torch.no_grad():
+                z0, z1 = (self.target_projection_head(self.target_backbone(v)) for v in views)
         # Symmetric 2 - 2 cos, averaged over the two directions: 0 when aligned.
         loss = 2 + self.criterion(p0, z1) + self.criterion(p1, z0)
         return {"loss": loss, "tau": torch.tensor(self.momentum(step, total_steps))}

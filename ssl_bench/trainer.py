@@ -16,7 +16,8 @@ from ssl_bench.config import Config
 from ssl_bench.data.sampler import epoch_batches, steps_per_epoch
 from ssl_bench.data.splits import DatasetSplits
 from ssl_bench.data.views import ViewGenerator, resolve_views
-from ssl_bench.eval.features import extract
+from ssl_bench.eval.collapse import embedding_std, rankme
+from ssl_bench.eval.features import extract_features
 from ssl_bench.eval.knn import knn_eval
 from ssl_bench.method import Method
 from ssl_bench.optim import apply_schedule, build_optimizer, peak_lr
@@ -180,15 +181,20 @@ class Trainer:
             "train_seconds": self.progress.train_seconds,
         }
         if t.knn_monitor:
-            record["knn_val_top1"] = self.monitor()
-            bar.set_postfix(
-                epoch=f"{epoch + 1}/{t.epochs}", knn_val=f"{record['knn_val_top1']:.3f}"
-            )
+            record.update(self.monitor())
+            shown = {"knn_val": f"{record['knn_val_top1']:.3f}"}
+            if "head_std" in record:  # collapse shows here as it happens
+                shown["head_std"] = f"{record['head_std'] / record['head_std_ref']:.2f}x"
+                shown["rankme"] = f"{record['head_rankme']:.1f}"
+            bar.set_postfix(epoch=f"{epoch + 1}/{t.epochs}", **shown)
         self.run.log(record)
         self.save()
 
-    def monitor(self) -> float:
-        """A cheap kNN top-1 on the val split, with a subset of train as memory bank."""
+    def monitor(self) -> dict[str, float]:
+        """Cheap per-epoch health checks on the val split: kNN top-1 (a subset of train as
+        memory bank) and, for methods with an embedding head, the head's std of
+        l2-normalised outputs against 1/sqrt(d) and its RankMe, so collapse is seen while
+        it happens rather than at the end."""
         t = self.cfg.train
         bank = self.data.train.subset(slice(0, t.knn_monitor_size))
         val = self.data.val.subset(slice(0, max(1, t.knn_monitor_size // 2)))
@@ -198,14 +204,25 @@ class Trainer:
             "batch_size": self.cfg.eval.batch_size,
             "precision": t.precision,
         }
-        f_bank = extract(self.method, self.method.embed, bank.images, **kw)
-        f_val = extract(self.method, self.method.embed, val.images, **kw)
-        return knn_eval(
-            f_bank,
-            bank.labels,
-            f_val,
-            val.labels,
-            self.data.num_classes,
-            self.cfg.eval.knn_k,
-            self.cfg.eval.knn_t,
-        )["top1"]
+        # Pooled and head features in one pass; spatial maps are dropped by the method.
+        f_bank = extract_features(self.method, bank.images, **kw, spatial=False)
+        f_val = extract_features(self.method, val.images, **kw, spatial=False)
+        out = {
+            "knn_val_top1": knn_eval(
+                f_bank["pooled"],
+                bank.labels,
+                f_val["pooled"],
+                val.labels,
+                self.data.num_classes,
+                self.cfg.eval.knn_k,
+                self.cfg.eval.knn_t,
+            )["top1"]
+        }
+        if "head" in f_val:
+            head = f_val["head"]
+            out.update(
+                head_std=embedding_std(head),
+                head_std_ref=head.shape[1] ** -0.5,
+                head_rankme=rankme(head),
+            )
+        return out

@@ -35,6 +35,7 @@ VARIANTS = [(name, ()) for name in METHODS.names()] + [
     ("byol", ("method.predictor=false",)),
     ("byol", ("method.momentum_base=0", "method.momentum_schedule=constant")),
     ("byol", ("method.momentum_base=1",)),
+    ("byol", ("method.joint_views=true",)),
     ("logo", ("method.local_repulsion=false",)),
     ("logo", ("method.momentum_base=0.99",)),
     ("detailclip", ("method.removal=random",)),
@@ -109,6 +110,18 @@ def test_byol_target_is_ema_and_gets_no_gradients():
     out = method.training_step(views_for(method, cfg), torch.zeros(8).long(), 0, 10)
     out["loss"].backward()
     assert all(p.grad is None for p in method.target_backbone.parameters())
+
+
+@pytest.mark.parametrize("joint", [False, True])
+def test_byol_joint_views_normalise_both_views_in_one_batch(joint):
+    method, cfg = make("byol", f"method.joint_views={str(joint).lower()}")
+    seen = []
+    bn = next(m for m in method.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    bn.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].shape[0]))
+    views = views_for(method, cfg)
+    method.training_step(views, torch.zeros(8).long(), 0, 10)
+    b = views[0].shape[0]
+    assert seen == ([2 * b] if joint else [b, b])
 
 
 def test_byol_momentum_extremes():

@@ -113,6 +113,12 @@ def test_accumulation_and_images_seen(tiny, tmp_path):
     assert {r["epoch"] for r in records} == {1, 2}
     assert all(math.isfinite(r["loss"]) for r in records if "loss" in r)
     assert all(0 <= r["knn_val_top1"] <= 1 for r in records if "knn_val_top1" in r)
+    # Collapse is tracked every epoch beside the kNN monitor (BYOL has a projection head).
+    epochs = [r for r in records if "knn_val_top1" in r]
+    assert len(epochs) == 2
+    for r in epochs:
+        assert 0 < r["head_std"] <= 1 and r["head_std_ref"] == pytest.approx(128**-0.5)
+        assert 1 <= r["head_rankme"] <= 128
 
 
 def test_baselines_without_training(tiny, tmp_path):

@@ -10,7 +10,6 @@ key names the checkpoint's content and the evaluation transform.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -25,34 +24,6 @@ SPLITS = ("train", "val", "test")
 
 
 @torch.no_grad()
-def extract(
-    model: nn.Module,
-    fn: Callable[[Tensor], Tensor],
-    images: Tensor,
-    views: ViewGenerator,
-    device: torch.device,
-    batch_size: int = 512,
-    precision: str = "auto",
-) -> Tensor:
-    """``fn`` applied to the plain (whole-image, normalised) view of uint8 ``images``.
-
-    ``model`` is put in eval mode for the pass (BatchNorm running statistics, no
-    dropout) and restored afterwards. Returns float32 features on the CPU.
-    """
-    was_training = model.training
-    model.eval()
-    out = []
-    try:
-        for i in range(0, len(images), batch_size):
-            x = views.plain(images[i : i + batch_size].to(device, non_blocking=True))
-            with autocast(device, precision):
-                out.append(fn(x).float().cpu())
-    finally:
-        model.train(was_training)
-    return torch.cat(out)
-
-
-@torch.no_grad()
 def extract_features(
     model: nn.Module,
     images: Tensor,
@@ -60,10 +31,11 @@ def extract_features(
     device: torch.device,
     batch_size: int = 512,
     precision: str = "auto",
+    spatial: bool = True,
 ) -> dict[str, Tensor]:
     """``model.features`` (pooled, spatial, head) of the plain view of uint8 ``images``,
     in eval mode, as CPU tensors (float16 spatial maps, float32 otherwise); kinds the model
-    lacks (head None) are left out."""
+    lacks (head None) are left out, and spatial maps too unless ``spatial``."""
     was_training = model.training
     model.eval()
     out: dict[str, list[Tensor]] = {}
@@ -72,6 +44,8 @@ def extract_features(
             x = views.plain(images[i : i + batch_size].to(device, non_blocking=True))
             with autocast(device, precision):
                 for kind, f in model.features(x).items():
+                    if kind == "spatial" and not spatial:
+                        continue
                     if f is not None:  # spatial maps are large: float16 from the start
                         f = f.half() if kind == "spatial" else f.float()
                         out.setdefault(kind, []).append(f.cpu())
