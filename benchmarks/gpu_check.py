@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from ssl_bench import checkpoint
 from ssl_bench.backbones import build_backbone
 from ssl_bench.config import ModelConfig, resolve
 from ssl_bench.data.datasets import channel_stats, load_dataset
@@ -103,7 +104,7 @@ def main() -> int:
                 ],
             )
             summary = run(cfg, Path(tmp) / method)
-            state = torch.load(Path(tmp) / method / "checkpoints/last.pt", weights_only=False)
+            state = checkpoint.load(Path(tmp) / method / "checkpoints/last.pt")
             finite = all(
                 torch.isfinite(v).all().item()
                 for v in state["model"].values()

@@ -4,6 +4,7 @@ so a crash or kill mid-write leaves the previous checkpoint intact."""
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -33,12 +34,24 @@ def save(path: Path, state: dict[str, Any]) -> None:
 
 
 def load(path: Path) -> dict[str, Any]:
-    """Load a checkpoint on the CPU; a missing or unreadable file is a UserError."""
+    """Load a checkpoint on the CPU, tensors and plain types only; a missing,
+    unreadable or unsafe file is a UserError."""
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     try:
-        # Our checkpoints hold numpy RNG state and config dicts, not just tensors.
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        # weights_only: tensors and plain types only. A full unpickle could run any code
+        # the file's author put in it; our own checkpoints never need one.
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        # torch names the object it refused ("Unsupported global: GLOBAL os.system").
+        refused = [x for x in str(err).splitlines() if "Unsupported global" in x]
+        if refused:
+            what = refused[0].split("error:")[-1].strip()
+            raise UserError(
+                f"refusing to load {path}: it holds objects other than tensors and plain "
+                f"types, which could run code when unpickled ({what[:160]})"
+            ) from None
+        raise UserError(f"corrupt checkpoint {path}: not a readable torch file") from None
     except Exception as err:
         raise UserError(f"corrupt checkpoint {path}: {str(err).splitlines()[0]}") from None
     if not isinstance(state, dict) or "model" not in state:

@@ -126,3 +126,32 @@ def test_baselines_without_training(tiny, tmp_path):
     assert summary["epochs"] == 0 and summary["images_seen"] == 0
     assert (tmp_path / "random/checkpoints/last.pt").is_file()
     assert 0 <= summary["eval"]["knn"]["top1"] <= 1
+
+
+class _RunsCode:
+    """Unpickling this calls ``Path.touch`` on a marker file: what a hostile file would do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_and_nothing_runs(tmp_path):
+    from ssl_bench.errors import UserError
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": {}, "payload": _RunsCode(str(marker))}, evil)
+    with pytest.raises(UserError, match="refusing to load .*could run code"):
+        checkpoint.load(evil)
+    assert not marker.exists()
+
+
+def test_our_own_checkpoints_load_as_weights_only(tiny, tmp_path):
+    run(config(tiny, "byol", "--epochs", "1"), tmp_path / "r")
+    state = torch.load(tmp_path / "r/checkpoints/last.pt", weights_only=True)
+    assert {"model", "optimizer", "rng", "config"} <= state.keys()

@@ -90,7 +90,7 @@ class FeatureCache:
         if kind not in self._mem:
             path = self._path(kind)
             if path is not None and path.is_file():
-                self._mem[kind] = torch.load(path, map_location="cpu")
+                self._mem[kind] = torch.load(path, map_location="cpu", weights_only=True)
             else:
                 self._extract_all()
         return self._mem[kind][split]
