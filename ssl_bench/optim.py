@@ -11,7 +11,8 @@ from ssl_bench.config import OptimConfig
 from ssl_bench.method import Method
 from ssl_bench.schedules import cosine, warmup_cosine
 
-# The CPU-scale optimiser recipe of SimCLR and BYOL on `shapes`: AdamW converged in
+# The CPU-scale optimiser recipe of SimCLR and LoGo on `shapes` (BYOL uses it at a tenth
+# of the lr, without weight decay: methods/byol.py): AdamW converged in
 # minutes where SGD/LARS at the papers' settings (FACTS: LARS lr 0.2 * bs/256, wd 1.5e-6
 # for BYOL) had not left the random-init level after the same number of steps. lr is for
 # batch 256, scaled by sqrt(bs / 256), as usual for Adam.

@@ -137,9 +137,11 @@ def test_byol_momentum_extremes():
         p.data.mul_(3.0)
     method.after_optimizer_step(5, 10)
     assert all(torch.equal(a, b) for a, b in zip(before, method.target_backbone.parameters()))
-    default, _ = make("byol")
-    assert default.momentum(0, 100) == pytest.approx(0.99)
-    assert default.momentum(100, 100) == pytest.approx(1.0)
+    default, _ = make("byol")  # CPU default: constant 0.99
+    assert default.momentum(0, 100) == default.momentum(100, 100) == pytest.approx(0.99)
+    paper, _ = make("byol", "method.momentum_schedule=cosine")  # paper: 0.99 -> 1, cosine
+    assert paper.momentum(0, 100) == pytest.approx(0.99)
+    assert paper.momentum(100, 100) == pytest.approx(1.0)
 
 
 def test_supervised_ignores_unlabeled_images():
