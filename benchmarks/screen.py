@@ -47,7 +47,8 @@ def main() -> int:
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - start
-    shown = "ssl-bench run " + shlex.join(args) + (f" [preload {preload}]" if preload else "")
+    flags = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("SCREEN_"))
+    shown = (flags + " " if flags else "") + "ssl-bench run " + shlex.join(args)
     if proc.returncode:
         print(proc.stderr[-2000:], file=sys.stderr)
         row = f"| {time.strftime('%m-%d %H:%M')} | {note} | `{shown}` | failed | | | | | | |\n"
