@@ -54,8 +54,8 @@ class BYOLConfig(MethodConfig):
 # Adam) keeps it at ~32 of 256 (benchmarks/results/recipes.md).
 RECIPE = {
     "optim": {**ADAMW_CPU, "lr": 3e-4, "lr_scaling": "none", "weight_decay": 0.0},
-    # BYOL costs ~1.3x SimCLR per step (target forward); 15 epochs keep the default run
-    # within 3 minutes on 2 CPU cores.
+    # BYOL costs ~1.3x SimCLR per step (target forward); 15 epochs aim at a 3-minute
+    # default run on 2 CPU cores (126 s of training when the CPU ran as in FACTS.md).
     "train": {"epochs": 15},
 }
 

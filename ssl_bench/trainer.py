@@ -204,7 +204,7 @@ class Trainer:
             "batch_size": self.cfg.eval.batch_size,
             "precision": t.precision,
         }
-        # Pooled and head features in one pass; spatial maps are dropped by the method.
+        # Pooled and head features from one pass; the spatial maps are not kept.
         f_bank = extract_features(self.method, bank.images, **kw, spatial=False)
         f_val = extract_features(self.method, val.images, **kw, spatial=False)
         out = {
