@@ -1,0 +1,98 @@
+"""Scratch variants for recipe screens (SCREEN_PRELOAD=benchmarks/screen_variants.py).
+
+Registers the `shapes` style variants v_dark (constant dark background) and v_dark_clean
+(also no pattern, no noise); SCREEN_D4=1 adds vertical flips and transposes to every view
+(unseeded: screening only), SCREEN_VFLIP=1 vertical flips only, SCREEN_ISO=1 an 8-hue
+palette of equal HSV saturation and value; and a `small_resnet` backbone (one BasicBlock
+per stage). None of it is part of the suite: it is what the rows of
+benchmarks/results/recipes.md marked [preload] ran with.
+"""
+
+# ruff: noqa
+from ssl_bench.data import shapes
+from ssl_bench.registry import DATASETS
+
+
+def reg(name, style):
+    DATASETS.register(
+        name, name, has_masks=True, has_captions=True, prompts=shapes.prompts, recipe=shapes.RECIPE
+    )(lambda cfg, n=name, st=style: shapes._load(cfg, n, st))
+
+
+reg("v_dark", shapes.Style(background=40.0))
+reg("v_dark_clean", shapes.Style(background=40.0, pattern_amplitude=0.0, noise_max=0.0))
+
+import os, torch
+from ssl_bench.data import ops
+
+if os.environ.get("SCREEN_D4"):
+    _hflip = ops.hflip
+
+    def d4(x, mask):
+        x = _hflip(x, mask)
+        n = x.shape[0]
+        v = torch.rand(n, device=x.device) < 0.5
+        x = torch.where(v[:, None, None, None], x.flip(-2), x)
+        t = torch.rand(n, device=x.device) < 0.5
+        return torch.where(t[:, None, None, None], x.transpose(-1, -2), x)
+
+    ops.hflip = d4
+if os.environ.get("SCREEN_VFLIP"):
+    _hflip2 = ops.hflip
+
+    def hv(x, mask):
+        x = _hflip2(x, mask)
+        v = torch.rand(x.shape[0], device=x.device) < 0.5
+        return torch.where(v[:, None, None, None], x.flip(-2), x)
+
+    ops.hflip = hv
+
+import colorsys
+
+if os.environ.get("SCREEN_ISO"):
+    # 8 hues, equal HSV saturation and value: a hue turn removes colour entirely.
+    names = list(shapes.COLOURS)
+    hues = [0, 30, 55, 120, 180, 225, 275, 320]
+    shapes.COLOURS = {
+        n: tuple(round(255 * c) for c in colorsys.hsv_to_rgb(h / 360, 0.8, 0.85))
+        for n, h in zip(names, hues)
+    }
+    print(shapes.COLOURS)
+
+from torch import nn
+from torchvision.models.resnet import BasicBlock
+from ssl_bench.backbones import _ChannelsLast
+from ssl_bench.registry import BACKBONES
+
+
+class SmallResNet(_ChannelsLast):
+    """3x3 stem at width w, then one BasicBlock per stage (w, 2w, 4w, 8w; stride 2 from
+    stage 2): a ResNet-10 without max-pool."""
+
+    def __init__(self, width=32):
+        super().__init__()
+        layers = [
+            nn.Conv2d(3, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+        ]
+        c = width
+        for stage in range(4):
+            out = width * 2**stage
+            stride = 1 if stage == 0 else 2
+            down = (
+                None
+                if stride == 1 and c == out
+                else nn.Sequential(nn.Conv2d(c, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+            )
+            layers.append(BasicBlock(c, out, stride, down))
+            c = out
+        self.features = nn.Sequential(*layers)
+        self.dim = c
+        self._prepare()
+
+    def forward_spatial(self, x):
+        return self.features(self._in(x))
+
+
+BACKBONES.register("small_resnet", "scratch")(lambda cfg, size: SmallResNet(cfg.width))
