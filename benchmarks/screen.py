@@ -74,6 +74,8 @@ def main() -> int:
     with NOTEBOOK.open("a") as f:
         f.write(row)
     print(row, end="")
+    # Kept, so the run can be looked at again (`ssl-bench eval RUN --only factors`).
+    print(f"run folder: {out / 'run'}")
     return proc.returncode
 
 
