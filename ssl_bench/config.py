@@ -165,6 +165,10 @@ class TrainConfig:
     log_every: int = 10  # optimiser steps between metrics.jsonl lines
     knn_monitor: bool = True  # cheap kNN on the val split after each epoch
     knn_monitor_size: int = 1000  # monitor's memory bank (train); half as many val queries
+    # Optimiser steps between extra monitor records inside an epoch (0 = epoch ends only).
+    # With the monitor on, a fresh run also records it once before the first step, so a
+    # method that ends below its own initialisation shows it.
+    monitor_every: int = 0
     progress: bool = True  # tqdm progress bar
     threads: int = 0  # CPU threads for torch; 0 = torch's default
 
@@ -179,6 +183,13 @@ class TrainConfig:
         )
         _check(self.log_every >= 1, f"train.log_every must be >= 1, got {self.log_every}")
         _check(self.threads >= 0, f"train.threads must be >= 0, got {self.threads}")
+        _check(
+            self.monitor_every >= 0, f"train.monitor_every must be >= 0, got {self.monitor_every}"
+        )
+        _check(
+            self.knn_monitor or not self.monitor_every,
+            "train.monitor_every needs train.knn_monitor=true (the monitor it schedules is off)",
+        )
         if self.precision not in PRECISIONS:
             raise unknown("train.precision", self.precision, PRECISIONS)
         base = self.device.split(":")[0]

@@ -114,6 +114,8 @@ class Trainer:
             disable=not (t.progress and self.dist.is_main),
         )
         try:
+            if t.knn_monitor and self.progress.step == 0:  # the initialisation, for reference
+                self.run.log({"epoch": 0, "step": 0, **self.monitor()})
             for epoch in range(self.progress.epoch, t.epochs):
                 self._epoch(epoch, bar)
         finally:
@@ -172,6 +174,10 @@ class Trainer:
                 )
                 sums, logged_steps, window_images = {}, 0, 0
                 window_start = time.perf_counter()
+            last = i + 1 == self.steps_per_epoch  # the epoch-end record monitors anyway
+            if t.monitor_every and (step + 1) % t.monitor_every == 0 and not last:
+                self.run.log({"epoch": epoch + 1, "step": step + 1, **self.monitor()})
+                window_start = time.perf_counter()  # keep the monitor out of images/s
 
         self.progress.train_seconds += time.perf_counter() - epoch_start
         self.progress.epoch = epoch + 1

@@ -106,16 +106,19 @@ def test_corrupt_checkpoint_is_a_user_error(tmp_path):
 
 
 def test_accumulation_and_images_seen(tiny, tmp_path):
-    cfg = config(tiny, "byol", "--set", "train.accum_steps=2", "--epochs", "2")
+    cfg = config(
+        tiny, "byol", "--set", "train.accum_steps=2", "--epochs", "2", "--set", "train.monitor_every=3"
+    )
     summary = run(cfg, tmp_path / "acc")
     assert summary["images_seen"] == 2 * (64 // 16) * 16
     records = [json.loads(l) for l in (tmp_path / "acc/metrics.jsonl").read_text().splitlines()]
-    assert {r["epoch"] for r in records} == {1, 2}
+    assert {r["epoch"] for r in records} == {0, 1, 2}
     assert all(math.isfinite(r["loss"]) for r in records if "loss" in r)
     assert all(0 <= r["knn_val_top1"] <= 1 for r in records if "knn_val_top1" in r)
-    # Collapse is tracked every epoch beside the kNN monitor (BYOL has a projection head).
+    # Collapse is tracked beside the kNN monitor (BYOL has a projection head): once before
+    # training, at every 3rd step (3, 6) and at each epoch's end (4 steps per epoch).
     epochs = [r for r in records if "knn_val_top1" in r]
-    assert len(epochs) == 2
+    assert [r["step"] for r in epochs] == [0, 3, 4, 6, 8]
     for r in epochs:
         dim = cfg.method.proj_output_dim
         assert 0 < r["head_std"] <= 1 and r["head_std_ref"] == pytest.approx(dim**-0.5)
