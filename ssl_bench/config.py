@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from ssl_bench.errors import UserError, suggest, unknown
+from ssl_bench.eval.names import parse_only
 
 
 @dataclass
@@ -210,8 +211,6 @@ class EvalConfig:
     augmented_epochs: int = 10
 
     def validate(self) -> None:
-        from ssl_bench.eval.evaluator import parse_only
-
         parse_only(self.evaluators, "")
         _check(self.seg_epochs >= 1, f"eval.seg_epochs must be >= 1, got {self.seg_epochs}")
         _check(self.knn_k >= 1, f"eval.knn_k must be >= 1, got {self.knn_k}")

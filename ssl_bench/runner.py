@@ -19,8 +19,9 @@ from ssl_bench.data.datasets import channel_stats, load_dataset
 from ssl_bench.data.splits import DatasetSplits
 from ssl_bench.data.views import ViewGenerator
 from ssl_bench.errors import UserError
-from ssl_bench.eval.evaluator import evaluate, parse_only
+from ssl_bench.eval.evaluator import evaluate
 from ssl_bench.eval.features import FeatureCache, checkpoint_key
+from ssl_bench.eval.names import parse_only
 from ssl_bench.method import DataInfo, Method, build_method
 from ssl_bench.runfolder import RunFolder
 from ssl_bench.runtime import (

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 
 from ssl_bench.config import MethodConfig, diff, load_yaml, resolve
@@ -51,11 +54,31 @@ def test_unknown_key_suggests_closest():
         ("method.temperature=0", "method.temperature must be > 0"),
         ("aug.crop_min_scale=1.5", "crop_min_scale"),
         ("noequals", "--set expects section.key=value"),
+        ("eval.evaluators=knn,nope", "unknown evaluator 'nope'; valid choices: collapse, factors, knn"),
+        ("train.monitor_every=-1", "train.monitor_every must be >= 0"),
     ],
 )
 def test_bad_values_are_rejected(item, message):
     with pytest.raises(UserError, match=message):
         build(set_items=[item])
+
+
+def test_a_monitor_schedule_without_the_monitor_is_refused():
+    with pytest.raises(UserError, match="train.monitor_every needs train.knn_monitor=true"):
+        build(set_items=["train.knn_monitor=false", "train.monitor_every=5"])
+
+
+def test_resolving_a_config_loads_no_evaluator_or_heavy_library():
+    """Config sits below the evaluators (issue 17): resolving one, as --print-config does,
+    must not import faiss, scikit-learn or the evaluator."""
+    code = (
+        "import sys; from ssl_bench.config import resolve; resolve('byol'); resolve('dino', "
+        "set_items=['data.name=digits']); "
+        "print(sorted(m for m in ('faiss', 'sklearn', 'ssl_bench.eval.evaluator') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_int_accepted_for_float_and_null_for_optional():

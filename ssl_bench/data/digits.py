@@ -7,7 +7,6 @@ seeded 70 / 10 / 20 % train / val / test split is used (sizes still capped by co
 from __future__ import annotations
 
 import torch
-from sklearn.datasets import load_digits
 
 from ssl_bench.config import DataConfig
 from ssl_bench.data.datasets import assemble
@@ -17,6 +16,10 @@ from ssl_bench.registry import DATASETS
 
 @DATASETS.register("digits", "scikit-learn's 1,797 handwritten digits (8x8, upsampled), offline")
 def load(cfg: DataConfig) -> DatasetSplits:
+    # Imported here: scikit-learn costs ~1.5 s to import, and every CLI call (even
+    # --print-config) loads the dataset registry.
+    from sklearn.datasets import load_digits
+
     bunch = load_digits()
     images = torch.from_numpy(bunch.images).float().mul(255 / 16).round().to(torch.uint8)
     images = images[:, None].expand(-1, 3, -1, -1).contiguous()  # (N, 3, 8, 8)

@@ -15,7 +15,7 @@ from torch import Tensor
 from ssl_bench.config import Config
 from ssl_bench.data.splits import DatasetSplits
 from ssl_bench.data.views import ViewGenerator, ViewSpec, resolve_views
-from ssl_bench.errors import UserError, unknown
+from ssl_bench.errors import UserError
 from ssl_bench.eval.collapse import diagnostics
 from ssl_bench.eval.factors import factors_eval
 from ssl_bench.eval.features import FeatureCache
@@ -29,26 +29,7 @@ from ssl_bench.registry import DATASETS, METHODS
 from ssl_bench.runtime import autocast
 from ssl_bench.text import TEMPLATE, ImageTextMethod, template_captions
 
-EVALUATORS = (
-    "knn",
-    "linear",
-    "lowshot",
-    "seg",
-    "collapse",
-    "factors",
-    "zeroshot",
-    "retrieval",
-    "removal",
-)
 LOW_SHOT = {"1%": 0.01, "10%": 0.10}
-
-
-def parse_only(text: str | None, default: str) -> list[str]:
-    names = [n.strip() for n in (text or default).split(",") if n.strip()]
-    for n in names:
-        if n not in EVALUATORS:
-            raise unknown("evaluator", n, EVALUATORS)
-    return names
 
 
 def mask_datasets() -> list[str]:
