@@ -1,7 +1,8 @@
 """Scratch variants for recipe screens (SCREEN_PRELOAD=benchmarks/screen_variants.py).
 
 Registers the `shapes` style variants v_dark (constant dark background) and v_dark_clean
-(also no pattern, no noise); SCREEN_D4=1 adds vertical flips and transposes to every view
+(also no pattern, no noise) and v_centred (shapes_easy's centred large objects on
+shapes' backgrounds); SCREEN_D4=1 adds vertical flips and transposes to every view
 (unseeded: screening only), SCREEN_VFLIP=1 vertical flips only, SCREEN_ISO=1 an 8-hue
 palette of equal HSV saturation and value; and a `small_resnet` backbone (one BasicBlock
 per stage). None of it is part of the suite: it is what the rows of
@@ -21,6 +22,8 @@ def reg(name, style):
 
 reg("v_dark", shapes.Style(background=40.0))
 reg("v_dark_clean", shapes.Style(background=40.0, pattern_amplitude=0.0, noise_max=0.0))
+# shapes' backgrounds, pattern and noise, with shapes_easy's centred large objects
+reg("v_centred", shapes.Style(centre=shapes.EASY.centre, radius=shapes.EASY.radius))
 
 import os, torch
 from ssl_bench.data import ops
