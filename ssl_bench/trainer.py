@@ -176,8 +176,11 @@ class Trainer:
                 window_start = time.perf_counter()
             last = i + 1 == self.steps_per_epoch  # the epoch-end record monitors anyway
             if t.monitor_every and (step + 1) % t.monitor_every == 0 and not last:
+                paused = time.perf_counter()
                 self.run.log({"epoch": epoch + 1, "step": step + 1, **self.monitor()})
-                window_start = time.perf_counter()  # keep the monitor out of images/s
+                paused = time.perf_counter() - paused  # kept out of images/s and train time
+                window_start += paused
+                epoch_start += paused
 
         self.progress.train_seconds += time.perf_counter() - epoch_start
         self.progress.epoch = epoch + 1
