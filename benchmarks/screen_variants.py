@@ -99,3 +99,28 @@ class SmallResNet(_ChannelsLast):
 
 
 BACKBONES.register("small_resnet", "scratch")(lambda cfg, size: SmallResNet(cfg.width))
+
+# SCREEN_INVERT=1: each view's pixels inverted (x -> 1 - x) with p = 0.5, so a view's
+# background level (dark or light) no longer tells which image it came from.
+if os.environ.get("SCREEN_INVERT"):
+    _hflip3 = ops.hflip
+
+    def hinv(x, mask):
+        x = _hflip3(x, mask)
+        v = torch.rand(x.shape[0], device=x.device) < 0.5
+        return torch.where(v[:, None, None, None], 1 - x, x)
+
+    ops.hflip = hinv
+
+# between shapes and shapes_easy: constant dark background, no pattern or noise,
+# moderately wide position and scale
+reg(
+    "v_mid",
+    shapes.Style(
+        background=40.0,
+        pattern_amplitude=0.0,
+        noise_max=0.0,
+        centre=(0.35, 0.65),
+        radius=(0.25, 0.4),
+    ),
+)

@@ -102,6 +102,9 @@ class BYOL(Method):
             )
         return out
 
+    def ema_backbone(self) -> nn.Module:
+        return self.target_backbone
+
     def views(self) -> list[ViewSpec]:
         # FACTS: view 1 blur p=1.0, solarise p=0; view 2 blur p=0.1, solarise p=0.2.
         return [ViewSpec(blur_p=1.0, solarize_p=0.0), ViewSpec(blur_p=0.1, solarize_p=0.2)]

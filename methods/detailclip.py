@@ -196,6 +196,9 @@ class DetailCLIP(ImageTextMethod):
             self.backbone.dim, m.head_hidden_dim, m.head_bottleneck_dim, m.head_out_dim, vit=True
         )
 
+    def ema_backbone(self) -> nn.Module:
+        return self.teacher
+
     def views(self) -> list[ViewSpec]:
         return clip_views(self.m) * 2
 

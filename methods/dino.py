@@ -111,6 +111,9 @@ class DINO(Method):
         vit = isinstance(self.backbone, ViT)  # lightly/DINO: no BatchNorm in a ViT's head
         return dino_head(self.backbone.dim, m.hidden_dim, m.bottleneck_dim, m.out_dim, vit)
 
+    def ema_backbone(self) -> torch.nn.Module:
+        return self.teacher_backbone
+
     def views(self) -> list[ViewSpec]:
         m = self.m
         globals_ = [

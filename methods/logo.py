@@ -134,6 +134,9 @@ class LoGo(Method):
         )
         self.local_size = m.local_size or max(8, info.image_size // 2)
 
+    def ema_backbone(self) -> nn.Module | None:
+        return self.target_backbone if self.ema else None
+
     def views(self) -> list[ViewSpec]:
         m = self.m
         globals_ = [ViewSpec(crop_scale=m.global_scale, blur_p=0.5)] * 2

@@ -90,7 +90,36 @@ def _parser() -> argparse.ArgumentParser:
         "checkpoint file) and update its summary.json. Features are extracted once and cached "
         "in RUN/features/.",
     )
-    ev.add_argument("target", type=Path, help="run folder or checkpoint file")
+    ev.add_argument(
+        "target", type=Path, nargs="?", help="run folder or checkpoint file (not with --weights)"
+    )
+    ev.add_argument(
+        "--weights",
+        type=Path,
+        metavar="FILE",
+        help="evaluate a backbone from a weights file instead: one written by `ssl-bench "
+        "export`, or a state dict in our or torchvision's layout (then say --backbone). "
+        "Writes a run folder of its own (--out) that `results` and `report` list",
+    )
+    ev.add_argument("--backbone", help="with --weights: the file's backbone (see `ssl-bench list`)")
+    ev.add_argument(
+        "--dataset",
+        help="with --weights: dataset to evaluate on (default: shapes, or the exported run's)",
+    )
+    ev.add_argument("--data-dir", help="with --weights: folder holding a real dataset")
+    ev.add_argument(
+        "--out",
+        type=Path,
+        help="with --weights: run folder to write (default: runs/weights-FILE-TIMESTAMP)",
+    )
+    ev.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=V",
+        help="with --weights: config override, repeatable",
+    )
     ev.add_argument(
         "--only",
         metavar="NAMES",
@@ -99,6 +128,25 @@ def _parser() -> argparse.ArgumentParser:
         "generator's factors; the last three for image-text methods)",
     )
     ev.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
+
+    ex = sub.add_parser(
+        "export",
+        parents=[common],
+        help="write a run's backbone weights alone, for use elsewhere",
+        description="Write the backbone of a run folder's last checkpoint (or of a checkpoint "
+        "file) without heads, teacher or optimiser, with its metadata (backbone, image size, "
+        "normalisation mean/std, method, git sha). --format torchvision writes torchvision's "
+        "key layout for resnet18/resnet50, loadable by torchvision.models.resnet18 (see the "
+        "README), with the metadata in FILE.json.",
+    )
+    ex.add_argument("target", type=Path, help="run folder or checkpoint file")
+    ex.add_argument("-o", "--output", type=Path, required=True, help="weights file to write")
+    ex.add_argument("--format", default="ssl-bench", help="ssl-bench (default) | torchvision")
+    ex.add_argument(
+        "--teacher",
+        action="store_true",
+        help="export the EMA teacher (byol, dino, logo, detailclip) instead of the online backbone",
+    )
 
     sw = sub.add_parser(
         "sweep",
@@ -212,8 +260,41 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from ssl_bench.runner import evaluate_existing, format_summary
 
+    extra = ("backbone", "dataset", "data_dir", "out", "overrides")
+    if args.weights is not None:
+        from ssl_bench.weights import evaluate_weights
+
+        if args.target is not None:
+            raise UserError("give either a run folder or --weights FILE, not both")
+        flags: dict[str, dict[str, Any]] = {}
+        for flag in ("dataset", "data_dir", "device"):
+            if getattr(args, flag) is not None:
+                section, key = FLAGS[flag]
+                flags.setdefault(section, {})[key] = getattr(args, flag)
+        summary = evaluate_weights(
+            args.weights, args.backbone, flags, args.overrides, args.only, args.out
+        )
+        print(format_summary(summary))
+        return 0
+    if args.target is None:
+        raise UserError("ssl-bench eval needs a run folder, a checkpoint or --weights FILE")
+    used = [f"--{f.replace('_', '-')}" for f in extra if getattr(args, f) not in (None, [])]
+    if used:
+        raise UserError(f"{', '.join(used)} only apply with --weights (a run keeps its config)")
     summary = evaluate_existing(args.target, args.only, args.device)
     print(format_summary(summary))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ssl_bench.weights import export
+
+    meta = export(args.target, args.output, args.format, args.teacher)
+    which = "EMA teacher" if args.teacher else "backbone"
+    print(
+        f"wrote the {which} of {meta['method']} ({meta['backbone']}, step {meta['step']}) "
+        f"to {args.output} [{args.format}]"
+    )
     return 0
 
 
@@ -295,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = {
         "run": cmd_run,
         "eval": cmd_eval,
+        "export": cmd_export,
         "sweep": cmd_sweep,
         "results": cmd_results,
         "report": cmd_report,

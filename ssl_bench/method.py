@@ -111,6 +111,10 @@ class Method(nn.Module):
         """The embedding head on pooled features (B, D) -> (B, d); None = no head."""
         return None
 
+    def ema_backbone(self) -> Backbone | None:
+        """The EMA teacher's backbone (what ``ssl-bench export --teacher`` writes), if any."""
+        return None
+
     def features(self, x: Tensor) -> dict[str, Tensor | None]:
         """Every kind of frozen feature from one backbone pass (what the feature cache
         stores): ``pooled`` (B, D), ``spatial`` (B, D, h, w) and ``head`` (B, d) or None."""
