@@ -124,3 +124,33 @@ reg(
         radius=(0.25, 0.4),
     ),
 )
+
+# SCREEN_GMP=1: every backbone pools its last feature map by global max instead of mean,
+# so a small object's strongest responses are not averaged away by the background.
+if os.environ.get("SCREEN_GMP"):
+    from ssl_bench import backbones as _bb
+
+    _bb.Backbone.forward = lambda self, x: self.forward_spatial(x).amax(dim=(2, 3))
+
+    def _ff(self, x):
+        s = self.forward_spatial(x)
+        return s.amax(dim=(2, 3)), s
+
+    _bb.Backbone.forward_features = _ff
+
+# v_mid with shapes' wide positions but large objects
+reg(
+    "v_wide_big",
+    shapes.Style(
+        background=40.0,
+        pattern_amplitude=0.0,
+        noise_max=0.0,
+        centre=(0.25, 0.75),
+        radius=(0.28, 0.4),
+    ),
+)
+# v_mid with shapes' two background levels (dark or light per image)
+reg(
+    "v_mid_levels",
+    shapes.Style(pattern_amplitude=0.0, noise_max=0.0, centre=(0.35, 0.65), radius=(0.25, 0.4)),
+)

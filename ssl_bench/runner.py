@@ -165,27 +165,34 @@ def make_summary(
     }
 
 
-def format_summary(summary: dict[str, Any]) -> str:
-    """A short table for the terminal."""
-    knn = summary.get("eval", {}).get("knn")
-    rows = [
-        ("method", summary["method"]),
-        ("dataset / backbone", f"{summary['dataset']} / {summary['backbone']}"),
+def train_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """The training lines of the terminal summary."""
+    ips = summary["train_images_per_s"]
+    return [
         (
             "epochs x batch",
             f"{summary['epochs']} x {summary['batch_size']} (seed {summary['seed']})",
         ),
         (
             "train time",
-            f"{summary['train_seconds']:.1f} s"
-            + (
-                f" ({summary['train_images_per_s']:.0f} img/s)"
-                if summary["train_images_per_s"]
-                else ""
-            ),
+            f"{summary['train_seconds']:.1f} s" + (f" ({ips:.0f} img/s)" if ips else ""),
         ),
-        ("device", f"{summary['device']}, {summary['precision']}"),
     ]
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A short table for the terminal."""
+    knn = summary.get("eval", {}).get("knn")
+    rows = [
+        ("method", summary["method"]),
+        ("dataset / backbone", f"{summary['dataset']} / {summary['backbone']}"),
+    ]
+    if "weights" in summary:  # `eval --weights`: nothing was trained here
+        w = summary["weights"]
+        rows.append(("weights", f"{w['file']} ({w['layout']} layout)"))
+    else:
+        rows += train_rows(summary)
+    rows.append(("device", f"{summary['device']}, {summary['precision']}"))
     ev = summary.get("eval", {})
     if knn:
         rows.append((f"kNN top-1 (k={knn['k']}, T={knn['T']})", f"{100 * knn['top1']:.1f}%"))

@@ -145,16 +145,25 @@ def load_into(backbone: nn.Module, name: str, state: dict[str, Tensor], path: Pa
     if name in TORCHVISION and not any(k.startswith("net.") for k in state):
         state, layout = from_torchvision(state), "torchvision"
     want = backbone.state_dict()
-    missing = [k for k in want if k not in state]
-    unexpected = [k for k in state if k not in want]
+
+    def shown(key: str) -> str:  # a key as the file's own layout spells it
+        return key.removeprefix("net.") if layout == "torchvision" else key
+
+    missing = [shown(k) for k in want if k not in state]
+    unexpected = [shown(k) for k in state if k not in want]
     shapes = [
-        f"{k} {list(state[k].shape)} (backbone: {list(v.shape)})"
+        f"{shown(k)} {list(state[k].shape)} (backbone: {list(v.shape)})"
         for k, v in want.items()
         if k in state and state[k].shape != v.shape
     ]
     problems = []
     if shapes:
         problems.append("wrong shape: " + ", ".join(shapes[:3]))
+        if "net.conv1.weight" in state and state["net.conv1.weight"].shape[-1] == 7:
+            problems.append(
+                "a 7x7 ImageNet stem: at <= 64 px our resnets use the CIFAR 3x3 stem, "
+                "so evaluate at --set data.image_size=96 or more"
+            )
     if missing:
         problems.append(f"missing {len(missing)} keys: " + ", ".join(missing[:3]))
     if unexpected:
