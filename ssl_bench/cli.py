@@ -196,7 +196,12 @@ def _parser() -> argparse.ArgumentParser:
         "beside it. The section follows the sweep's kind (its `report:` key, copied into "
         "DIR/sweep.yaml by `ssl-bench sweep`), or --kind.",
     )
-    rp.add_argument("dir", type=Path, help="sweep folder (e.g. runs/batch_size)")
+    rp.add_argument(
+        "dir",
+        type=Path,
+        help="sweep folder (e.g. runs/batch_size), or one run folder: its summary table, "
+        "loss/lr and monitor curves and a PCA of its test features",
+    )
     rp.add_argument("-o", "--output", type=Path, required=True, help="markdown file to write")
     rp.add_argument("--kind", help="section kind: " + ", ".join(KINDS))
 

@@ -7,6 +7,7 @@ hands them to each other; the loop lives in :mod:`ssl_bench.trainer`.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -267,8 +268,46 @@ def _locate(target: Path) -> tuple[RunFolder, Path]:
     raise UserError(f"no such run folder or checkpoint: {target}")
 
 
-def evaluate_existing(target: Path, only_text: str | None, device_name: str | None = None) -> dict:
-    """`ssl-bench eval`: re-evaluate a finished run (or a checkpoint) and update its summary."""
+@dataclass
+class OpenRun:
+    """A finished run (or a checkpoint) rebuilt for evaluation: its model, data and views."""
+
+    folder: RunFolder
+    ckpt: Path
+    state: dict[str, Any]
+    cfg: Config
+    data: DatasetSplits
+    method: Method
+    views: ViewGenerator
+    device: torch.device
+
+    def cache(self) -> FeatureCache:
+        """The features of this checkpoint, cached in the run folder when it is the run's own."""
+        if self.ckpt != self.folder.checkpoint_path:
+            c = self.cfg
+            return FeatureCache(
+                self.method,
+                self.data,
+                self.views,
+                self.device,
+                c.eval.batch_size,
+                c.train.precision,
+            )
+        return FeatureCache(
+            self.method,
+            self.data,
+            self.views,
+            self.device,
+            self.cfg.eval.batch_size,
+            self.cfg.train.precision,
+            folder=self.folder.path / "features",
+            key=checkpoint_key(self.folder.checkpoint_path, f"plain{self.data.image_size}"),
+            write=self.folder.is_main,
+        )
+
+
+def open_run(target: Path, device_name: str | None = None) -> OpenRun:
+    """Rebuild the method of a run folder's last checkpoint (or a checkpoint file)."""
     from ssl_bench.config import resolve
 
     folder, ckpt = _locate(Path(target))
@@ -288,7 +327,6 @@ def evaluate_existing(target: Path, only_text: str | None, device_name: str | No
         file_values=saved,
         flag_values={"train": {"device": device_name}} if device_name else None,
     )
-    only = parse_only(only_text, cfg.eval.evaluators)
     device = select_device(cfg.train.device)
     data = load_dataset(cfg.data)
     seed_everything(cfg.train.seed)
@@ -301,18 +339,22 @@ def evaluate_existing(target: Path, only_text: str | None, device_name: str | No
             f"'{cfg.model.backbone}': {str(err).splitlines()[0]}"
         ) from None
     views = ViewGenerator(*channel_stats(data.pretrain_images(cfg.data.use_unlabeled)))
-    folder_for_cache = RunFolder(folder.path) if ckpt == folder.checkpoint_path else None
-    if folder_for_cache is not None:
-        results = evaluate_run(method, data, cfg, views, device, folder_for_cache, only, True)
-    else:
-        cache = FeatureCache(method, data, views, device, cfg.eval.batch_size, cfg.train.precision)
-        results = evaluate(method, data, cfg, views, device, cache, only, True)
+    return OpenRun(folder, ckpt, state, cfg, data, method, views, device)
+
+
+def evaluate_existing(target: Path, only_text: str | None, device_name: str | None = None) -> dict:
+    """`ssl-bench eval`: re-evaluate a finished run (or a checkpoint) and update its summary."""
+    r = open_run(target, device_name)
+    only = parse_only(only_text, r.cfg.eval.evaluators)
+    out_dir = r.folder.path if r.ckpt == r.folder.checkpoint_path else None
+    results = evaluate(r.method, r.data, r.cfg, r.views, r.device, r.cache(), only, True, out_dir)
+    folder = r.folder
     if folder.summary_path.is_file():
         summary = folder.read_summary()
     else:
-        progress = Progress(**state.get("progress", {}))
-        summary = make_summary(cfg, progress.epoch, progress, device, folder.path)
+        progress = Progress(**r.state.get("progress", {}))
+        summary = make_summary(r.cfg, progress.epoch, progress, r.device, folder.path)
     summary.setdefault("eval", {}).update(results)
-    summary["evaluated_checkpoint"] = str(ckpt)
+    summary["evaluated_checkpoint"] = str(r.ckpt)
     folder.write_summary(summary)
     return summary

@@ -254,3 +254,23 @@ def test_rows_follow_the_sweep_files_arm_order_and_multicrop_reads_each_added_te
     reading = text.split("**Reading.**")[1]
     assert "`local_global` against `global_only`: kNN +20.0 (above), linear +1.0" in reading
     assert "`dino` against `local_global`: kNN -30.0 (below)" in reading  # the best LoGo arm
+
+
+def test_single_run_report_writes_its_table_and_plots(run_cli, tiny, tmp_path):
+    assert (
+        run_cli(
+            "run", "byol", *tiny, "--set", "eval.evaluators=knn,collapse", "--out", tmp_path / "r"
+        )[0]
+        == 0
+    )
+    code, out, err = run_cli("report", tmp_path / "r", "-o", tmp_path / "rep/byol.md")
+    assert code == 0, err
+    text = (tmp_path / "rep/byol.md").read_text()
+    assert "| kNN top-1 |" in text and "head std / 1/sqrt(d), RankMe" in text
+    for name in ("training", "monitor", "embedding"):
+        png = tmp_path / f"rep/byol-{name}.png"
+        assert f"({png.name})" in text
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    assert "the right panel colours them by" in text  # shapes: the strongest nuisance
+    code, _, err = run_cli("report", tmp_path / "r", "-o", tmp_path / "x.md", "--kind", "methods")
+    assert code == 2 and "run folder" in err

@@ -96,6 +96,12 @@ def write_report(folder: Path, out: Path, kind: str | None = None) -> Path:
     folder, out = Path(folder), Path(out)
     if not folder.is_dir():
         raise UserError(f"results directory not found: {folder}")
+    if (folder / "summary.json").is_file():  # one run folder
+        from ssl_bench.report.run import write_run_report
+
+        if kind:
+            raise UserError("--kind applies to sweep folders; a run folder has one report")
+        return write_run_report(folder, out)
     command = f"ssl-bench report {folder} -o {out}" + (f" --kind {kind}" if kind else "")
     kind = kind_of(folder, kind)
     out.parent.mkdir(parents=True, exist_ok=True)

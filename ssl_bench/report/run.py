@@ -1,0 +1,173 @@
+"""`ssl-bench report RUN_DIR -o FILE.md`: one run's summary table and training plots.
+
+Three figures beside the markdown: the loss and learning rate against the step; the
+monitor (kNN on val, the head's std against 1/sqrt(d) and its RankMe) over training,
+where the run logged it; and a 2-D PCA of the test features coloured by class, plus, on
+`shapes`, by the generator factor the top components follow most (what the features
+encode instead of the class).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ssl_bench.errors import UserError
+from ssl_bench.report.plots import plt, save
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _table(s: dict[str, Any]) -> str:
+    ev = s.get("eval", {})
+    rows = [
+        ("method", s["method"]),
+        ("dataset / backbone", f"{s['dataset']} / {s['backbone']}"),
+        ("epochs x batch (seed)", f"{s['epochs']} x {s['batch_size']} ({s['seed']})"),
+        ("train time", f"{s['train_seconds']:.1f} s ({s.get('train_images_per_s') or '-'} img/s)"),
+    ]
+    pct = [
+        ("kNN top-1", ("knn", "top1")),
+        ("linear top-1", ("linear", "top1")),
+        ("segmentation mIoU", ("seg", "miou")),
+        ("zero-shot top-1", ("zeroshot", "top1")),
+    ]
+    for label, (a, b) in pct:
+        if a in ev:
+            rows.append((label, f"{100 * ev[a][b]:.1f}%"))
+    for key, label in (("collapse", "backbone"), ("collapse_head", "head")):
+        if key in ev:
+            d = ev[key]
+            rows.append(
+                (
+                    f"{label} std / 1/sqrt(d), RankMe",
+                    f"{d['std']:.3f} / {d['std_ref']:.3f}, {d['rankme']:.1f} of {d['dim']}",
+                )
+            )
+    body = "\n".join(f"| {k} | {v} |" for k, v in rows)
+    return "| | |\n|---|---|\n" + body
+
+
+def _training_plot(records: list[dict[str, Any]], path: Path) -> Path | None:
+    steps = [r for r in records if "loss" in r]
+    if not steps:
+        return None
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+    x = [r["step"] for r in steps]
+    a.plot(x, [r["loss"] for r in steps])
+    a.set(xlabel="optimiser step", ylabel="training loss")
+    b.plot(x, [r["lr"] for r in steps])
+    b.set(xlabel="optimiser step", ylabel="learning rate")
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+    return save(fig, path)
+
+
+def _monitor_plot(records: list[dict[str, Any]], path: Path) -> Path | None:
+    mon = [r for r in records if "knn_val_top1" in r]
+    if not mon:
+        return None
+    x = [r["step"] for r in mon]
+    head = [r for r in mon if "head_std" in r]
+    fig, axes = plt.subplots(1, 3 if head else 1, figsize=(11 if head else 4, 3.2), squeeze=False)
+    axes[0][0].plot(x, [100 * r["knn_val_top1"] for r in mon], marker="o")
+    axes[0][0].set(xlabel="optimiser step", ylabel="kNN top-1 on val (%)")
+    if head:
+        hx = [r["step"] for r in head]
+        axes[0][1].plot(hx, [r["head_std"] / r["head_std_ref"] for r in head], marker="o")
+        axes[0][1].axhline(0.5, color="grey", ls="--", lw=1)  # issue 14's alive threshold
+        axes[0][1].set(xlabel="optimiser step", ylabel="head std x sqrt(d)")
+        axes[0][2].plot(hx, [r["head_rankme"] for r in head], marker="o")
+        axes[0][2].set(xlabel="optimiser step", ylabel="head RankMe")
+    for ax in axes[0]:
+        ax.grid(alpha=0.3)
+    return save(fig, path)
+
+
+def _embedding_plot(run_dir: Path, path: Path) -> tuple[Path, str]:
+    """PCA of the l2-normalised test features: by class and, on `shapes`, by the factor
+    the first two components follow most. Returns the figure and a sentence about it."""
+    from ssl_bench.eval.factors import factor_table
+    from ssl_bench.runner import open_run
+
+    r = open_run(run_dir)
+    feats = r.cache().get("pooled", "test").double().numpy()  # (N, D)
+    x = feats / np.linalg.norm(feats, axis=1, keepdims=True).clip(1e-12)
+    x = x - x.mean(0)
+    u, s, _ = np.linalg.svd(x, full_matrices=False)
+    xy = u[:, :2] * s[:2]  # (N, 2)
+    share = s[:2] ** 2 / (s**2).sum()
+    test = r.data.test
+    labels = test.labels.numpy()
+    nuisance = None
+    if test.factors is not None:
+        r2 = {}
+        for name, design in factor_table(test).items():
+            if name == "shape" or np.ptp(design) == 0:
+                continue
+            # R^2 of the 2-D embedding from the factor (least squares, with intercept)
+            a = np.hstack([design, np.ones((len(design), 1))])
+            fit = a @ np.linalg.lstsq(a, xy, rcond=None)[0]
+            r2[name] = 1 - ((xy - fit) ** 2).sum() / ((xy - xy.mean(0)) ** 2).sum()
+        nuisance = max(r2, key=r2.get) if r2 else None
+    panels = 2 if nuisance else 1
+    fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 4), squeeze=False)
+    ax = axes[0][0]
+    sc = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10", s=6)
+    handles = sc.legend_elements()[0]
+    ax.legend(handles, r.data.classes, fontsize=6, markerscale=0.8, loc="best")
+    ax.set_title("test features by class", fontsize=9)
+    text = (
+        f"PCA of the l2-normalised test features (PC1 {100 * share[0]:.0f}%, "
+        f"PC2 {100 * share[1]:.0f}% of the variance)"
+    )
+    if nuisance:
+        raw = test.factors[nuisance].double().numpy()
+        points = axes[0][1].scatter(xy[:, 0], xy[:, 1], c=raw, cmap="viridis", s=6)
+        fig.colorbar(points, ax=axes[0][1])
+        axes[0][1].set_title(f"by {nuisance} (the factor PC1-2 follow most)", fontsize=9)
+        text += (
+            f"; the right panel colours them by `{nuisance}`, which explains "
+            f"{100 * r2[nuisance]:.0f}% of the 2-D embedding"
+        )
+    for a in axes[0]:
+        a.set(xlabel="PC1", ylabel="PC2")
+    return save(fig, path), text + "."
+
+
+def write_run_report(run_dir: Path, out: Path) -> Path:
+    """``ssl-bench report RUN_DIR -o OUT``: markdown at OUT, PNGs beside it."""
+    summary_path = run_dir / "summary.json"
+    if not summary_path.is_file():
+        raise UserError(f"{run_dir} has no summary.json: has the run finished?")
+    s = json.loads(summary_path.read_text())
+    records = _records(run_dir / "metrics.jsonl")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stem = out.with_suffix("")
+    parts = [
+        f"# Run report: {s['method']} on {s['dataset']}",
+        f"Generated by `ssl-bench report {run_dir} -o {out}` on "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from `{run_dir}` "
+        f"(git {s.get('git_sha') or 'unknown'}).",
+        _table(s),
+    ]
+    for title, make in (
+        ("Training", _training_plot),
+        ("Monitor over training (val split)", _monitor_plot),
+    ):
+        fig = make(records, Path(f"{stem}-{title.split()[0].lower()}.png"))
+        if fig is not None:
+            parts.append(f"## {title}\n\n![{title}]({fig.name})")
+    if (run_dir / "checkpoints" / "last.pt").is_file():
+        fig, text = _embedding_plot(run_dir, Path(f"{stem}-embedding.png"))
+        parts.append(f"## Test features\n\n{text}\n\n![embedding]({fig.name})")
+    out.write_text("\n\n".join(parts) + "\n")
+    return out
