@@ -12,6 +12,7 @@ dataclass fields and an unknown key is rejected with the closest valid key sugge
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -171,6 +172,7 @@ class TrainConfig:
     # method that ends below its own initialisation shows it.
     monitor_every: int = 0
     progress: bool = True  # tqdm progress bar
+    tensorboard: bool = False  # mirror metrics.jsonl to RUN/tensorboard/ (extra [tb])
     threads: int = 0  # CPU threads for torch; 0 = torch's default
 
     def validate(self) -> None:
@@ -191,6 +193,11 @@ class TrainConfig:
             self.knn_monitor or not self.monitor_every,
             "train.monitor_every needs train.knn_monitor=true (the monitor it schedules is off)",
         )
+        if self.tensorboard and importlib.util.find_spec("tensorboard") is None:
+            raise UserError(
+                "train.tensorboard=true needs the tensorboard package: "
+                "pip install -e '.[tb]' (or pip install tensorboard)"
+            )
         if self.precision not in PRECISIONS:
             raise unknown("train.precision", self.precision, PRECISIONS)
         base = self.device.split(":")[0]

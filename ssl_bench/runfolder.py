@@ -16,6 +16,7 @@ from ssl_bench.errors import UserError
 
 class RunFolder:
     def __init__(self, path: str | Path, is_main: bool = True) -> None:
+        self._tb: Any = None  # a TensorBoard SummaryWriter, when mirrored
         self.path = Path(path)
         self.is_main = is_main
 
@@ -62,10 +63,31 @@ class RunFolder:
             raise UserError(f"{self.path} has no config.yaml; is it an ssl-bench run folder?")
         return yaml.safe_load(self.config_path.read_text())
 
-    def log(self, record: dict[str, Any]) -> None:
+    def mirror_to_tensorboard(self) -> None:
+        """Also write every logged number to a TensorBoard log in RUN/tensorboard/;
+        metrics.jsonl stays the record (train.tensorboard)."""
         if self.is_main:
-            with self.metrics_path.open("a") as f:
-                f.write(json.dumps(_finite(record)) + "\n")
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(log_dir=str(self.path / "tensorboard"))
+
+    def log(self, record: dict[str, Any]) -> None:
+        if not self.is_main:
+            return
+        with self.metrics_path.open("a") as f:
+            f.write(json.dumps(_finite(record)) + "\n")
+        if self._tb is not None:
+            step = record.get("step", 0)
+            for key, value in record.items():
+                if key not in ("step", "epoch") and isinstance(value, int | float):
+                    group = "monitor" if key.startswith(("knn_val", "head_")) else "train"
+                    self._tb.add_scalar(f"{group}/{key}", value, step)
+            self._tb.flush()
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
 
     def truncate_metrics(self, after_step: int) -> None:
         """On resume, drop lines logged after the checkpoint so no step appears twice."""

@@ -37,7 +37,14 @@ from ssl_bench.runtime import (
 from ssl_bench.trainer import Progress, Trainer
 
 # Keys that may change between a run and its resumption: they do not change results.
-RESUME_IGNORED = ("train.device", "train.progress", "train.threads", "train.log_every", "eval.")
+RESUME_IGNORED = (
+    "train.device",
+    "train.progress",
+    "train.threads",
+    "train.log_every",
+    "train.tensorboard",
+    "eval.",
+)
 
 
 def default_out(method: str) -> Path:
@@ -117,6 +124,8 @@ def run(cfg: Config, out: Path | None = None, resume: bool = False) -> dict[str,
     method = build_method(cfg, info).to(device)  # a method may reject its settings here
     folder.prepare()  # only now: bad input above leaves no folder behind
     folder.write_config(cfg.to_dict())
+    if cfg.train.tensorboard:
+        folder.mirror_to_tensorboard()
     views = ViewGenerator(*channel_stats(data.pretrain_images(cfg.data.use_unlabeled)))
 
     trainer = Trainer(method, data, cfg, folder, device, views, dist)
@@ -124,11 +133,14 @@ def run(cfg: Config, out: Path | None = None, resume: bool = False) -> dict[str,
         state = checkpoint.load(folder.checkpoint_path)
         trainer.load_state_dict(state)
         folder.truncate_metrics(trainer.progress.step)
-    if method.trainable:
-        progress = trainer.fit()
-    else:
-        trainer.save()  # nothing to train: the checkpoint holds the (random) weights
-        progress = trainer.progress
+    try:
+        if method.trainable:
+            progress = trainer.fit()
+        else:
+            trainer.save()  # nothing to train: the checkpoint holds the (random) weights
+            progress = trainer.progress
+    finally:
+        folder.close()
 
     epochs = cfg.train.epochs if method.trainable else 0
     summary = make_summary(cfg, epochs, progress, device, out)

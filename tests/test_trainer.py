@@ -166,3 +166,32 @@ def test_our_own_checkpoints_load_as_weights_only(tiny, tmp_path):
     run(config(tiny, "byol", "--epochs", "1"), tmp_path / "r")
     state = torch.load(tmp_path / "r/checkpoints/last.pt", weights_only=True)
     assert {"model", "optimizer", "rng", "config"} <= state.keys()
+
+
+def test_tensorboard_mirrors_the_metrics(run_cli, tiny, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    args = ["--set", "train.tensorboard=true", "--set", "train.log_every=1", "--no-eval"]
+    assert run_cli("run", "simclr", *tiny, *args, "--out", tmp_path / "r")[0] == 0
+    events = EventAccumulator(str(tmp_path / "r/tensorboard")).Reload()
+    tags = events.Tags()["scalars"]
+    assert {"train/loss", "train/lr", "monitor/knn_val_top1"} <= set(tags)
+    logged = [json.loads(x) for x in (tmp_path / "r/metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in logged if "loss" in r]
+    assert [e.value for e in events.Scalars("train/loss")] == pytest.approx(losses)
+
+
+def test_tensorboard_without_the_package_is_a_one_line_error(run_cli, tiny, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "tensorboard" else real(name, *a),
+    )
+    code, _, err = run_cli(
+        "run", "simclr", *tiny, "--set", "train.tensorboard=true", "--out", tmp_path / "r"
+    )
+    assert code == 2 and "[tb]" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
