@@ -124,8 +124,9 @@ def _parser() -> argparse.ArgumentParser:
         "--only",
         metavar="NAMES",
         help="comma-separated subset of: knn, linear, lowshot, seg, collapse, factors, "
-        "zeroshot, retrieval, removal (factors: what the features encode among the shapes "
-        "generator's factors; the last three for image-text methods)",
+        "zeroshot, retrieval, removal, finetune (factors: what the features encode among the "
+        "shapes generator's factors; zeroshot, retrieval, removal: image-text methods; "
+        "finetune: backbone + head trained end to end, lr chosen on val)",
     )
     ev.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
 

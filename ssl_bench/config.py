@@ -216,6 +216,10 @@ class EvalConfig:
     seg_lr: float = 1e-2
     linear_augmented: bool = False  # also the augmented-view linear probe (large-scale protocol)
     augmented_epochs: int = 10
+    # Fine-tuning probe (eval/finetune.py): off by default (it trains), or `--only finetune`.
+    finetune: bool = False
+    finetune_epochs: int = 5
+    finetune_lrs: tuple[float, ...] = (3e-4, 1e-3)  # one model each, chosen on val
 
     def validate(self) -> None:
         parse_only(self.evaluators, "")
@@ -223,6 +227,11 @@ class EvalConfig:
         _check(self.knn_k >= 1, f"eval.knn_k must be >= 1, got {self.knn_k}")
         _check(self.knn_t > 0, f"eval.knn_t must be > 0, got {self.knn_t}")
         _check(self.batch_size >= 1, f"eval.batch_size must be >= 1, got {self.batch_size}")
+        _check(self.finetune_epochs >= 1, "eval.finetune_epochs must be >= 1")
+        _check(
+            len(self.finetune_lrs) > 0 and all(lr > 0 for lr in self.finetune_lrs),
+            f"eval.finetune_lrs must be one or more learning rates > 0, got {self.finetune_lrs}",
+        )
 
 
 @dataclass
@@ -282,6 +291,10 @@ def _coerce(path: str, annotation: Any, value: Any) -> Any:
         return _coerce(path, inner[0], value)
     if origin is tuple:
         args = typing.get_args(annotation)
+        if len(args) == 2 and args[1] is Ellipsis:  # tuple[float, ...]: any length
+            if not isinstance(value, list | tuple):
+                value = [value]
+            return tuple(_coerce(f"{path}[{i}]", args[0], v) for i, v in enumerate(value))
         if not isinstance(value, list | tuple) or len(value) != len(args):
             raise UserError(f"{path} expects a list of {len(args)} values, got {value!r}")
         return tuple(_coerce(f"{path}[{i}]", a, v) for i, (a, v) in enumerate(zip(args, value)))

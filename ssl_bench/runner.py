@@ -147,6 +147,8 @@ def run(cfg: Config, out: Path | None = None, resume: bool = False) -> dict[str,
     if cfg.eval.enabled:
         start = time.perf_counter()
         only = parse_only(cfg.eval.evaluators, "")
+        if cfg.eval.finetune and "finetune" not in only:
+            only.append("finetune")
         summary["eval"] = evaluate_run(method, data, cfg, views, device, folder, only)
         summary["eval_seconds"] = round(time.perf_counter() - start, 2)
     folder.write_summary(summary)
@@ -211,6 +213,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         rows.append((f"kNN top-1 (k={knn['k']}, T={knn['T']})", f"{100 * knn['top1']:.1f}%"))
     if "linear" in ev:
         rows.append(("linear probe top-1", f"{100 * ev['linear']['top1']:.1f}%"))
+    if "finetune" in ev:
+        f = ev["finetune"]
+        rows.append(("fine-tuned top-1", f"{100 * f['top1']:.1f}% (lr {f['lr']:g})"))
     if "lowshot" in ev:
         shots = ", ".join(f"{k} {100 * v['top1']:.1f}%" for k, v in ev["lowshot"].items())
         rows.append(("low-shot linear top-1", shots))

@@ -162,3 +162,18 @@ def test_eval_of_an_interrupted_run_writes_a_summary(run_cli, tiny, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["method"] == "simclr" and summary["epochs"] == 1
     assert summary["images_seen"] == 64 and "knn" in summary["eval"]
+
+
+def test_finetune_probe_learns_and_leaves_the_run_untouched(run_cli, tiny, tmp_path):
+    """`--only finetune` trains a copy of the backbone with a head: on digits a few epochs
+    from a random backbone go far above chance; the run's checkpoint does not change."""
+    args = [*tiny, "--dataset", "digits", "--set", "data.train_size=600", "--no-eval"]
+    args += ["--set", "eval.finetune_epochs=3", "--out", tmp_path / "r"]
+    assert run_cli("run", "random", *args)[0] == 0
+    ckpt = (tmp_path / "r/checkpoints/last.pt").read_bytes()
+    code, out, err = run_cli("eval", tmp_path / "r", "--only", "finetune")
+    assert code == 0, err
+    ft = json.loads((tmp_path / "r/summary.json").read_text())["eval"]["finetune"]
+    assert set(ft["val_top1"]) == {"0.0003", "0.001"} and ft["lr"] in (3e-4, 1e-3)
+    assert ft["top1"] > 0.25 and "fine-tuned top-1" in out and "lr chosen on val" in ft["protocol"]
+    assert (tmp_path / "r/checkpoints/last.pt").read_bytes() == ckpt

@@ -19,6 +19,7 @@ from ssl_bench.errors import UserError
 from ssl_bench.eval.collapse import diagnostics
 from ssl_bench.eval.factors import factors_eval
 from ssl_bench.eval.features import FeatureCache
+from ssl_bench.eval.finetune import finetune_probe
 from ssl_bench.eval.knn import LIGHTLY_PRESET, knn_eval
 from ssl_bench.eval.linear import augmented_linear_probe, linear_probe, low_shot_indices
 from ssl_bench.eval.removal import removal_overlap, save_figures
@@ -212,6 +213,20 @@ def evaluate(
     if "retrieval" in only and _supported(text, explicit, f"retrieval {need_text}"):
         out["retrieval"] = retrieval(method, cache.get("head", "test"), captions, device)
         out["retrieval"]["captions"] = source
+    if "finetune" in only:
+        out["finetune"] = finetune_probe(
+            method.backbone,
+            data,
+            cfg.aug,
+            views,
+            device,
+            e.finetune_epochs,
+            e.finetune_lrs,
+            cfg.train.batch_size,
+            cfg.train.seed,
+            cfg.train.precision,
+            e.batch_size,
+        )
     removal = hasattr(method, "removal_scores")
     if "removal" in only and _supported(
         removal and data.has_masks,

@@ -18,6 +18,7 @@ EVALUATORS = (
     "zeroshot",
     "retrieval",
     "removal",
+    "finetune",
 )
 
 
