@@ -132,6 +132,11 @@ def test_sweep_resumes_skips_and_survives_a_failing_run(run_cli, tmp_path):
     recorded = yaml.safe_load((out / "sweep.yaml").read_text())  # for `ssl-bench report`
     assert recorded["command"] == f"ssl-bench sweep {sweep} --out {out}"
     assert set(recorded["arms"]) == {"ok", "broken"}
+    # The sweep's report shows each arm's test features (its first seed) beside the table.
+    code, _, err = run_cli("report", out, "-o", tmp_path / "rep.md", "--kind", "methods")
+    assert code == 0, err
+    assert "![embeddings](rep-embeddings.png)" in (tmp_path / "rep.md").read_text()
+    assert (tmp_path / "rep-embeddings.png").stat().st_size > 5000
 
 
 def test_dry_run_prints_plan_and_cost_and_writes_nothing(run_cli, tmp_path):

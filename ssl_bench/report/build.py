@@ -111,5 +111,30 @@ def write_report(folder: Path, out: Path, kind: str | None = None) -> Path:
         f"runs' summary.json files."
     )
     body = section(folder, kind, out.with_suffix(""))  # "no runs under ..." fails here
-    out.write_text(head + "\n\n" + body + "\n")
+    out.write_text(head + "\n\n" + body + "\n\n" + arms_section(folder, out) + "\n")
     return out
+
+
+def arms_section(folder: Path, out: Path, most: int = 12) -> str:
+    """A PCA of each arm's test features (its first seed's run), coloured by class."""
+    from ssl_bench.report.run import arms_plot
+
+    df = in_sweep_order(collect(folder), list(sweep_info(folder).get("arms") or {}))
+    by = "arm" if "arm" in df else "run"
+    first = df.sort_values("seed", kind="stable").drop_duplicates(by)
+    first = df[df["run"].isin(first["run"])]  # back in the report's order
+    runs = {
+        str(row[by]): folder / row["run"]
+        for _, row in first.iterrows()
+        if (folder / row["run"] / "checkpoints" / "last.pt").is_file()
+    }
+    if not runs:
+        return ""
+    shown = dict(list(runs.items())[:most])
+    fig = arms_plot(shown, Path(f"{out.with_suffix('')}-embeddings.png"))
+    more = f" (the first {most} of {len(runs)})" if len(runs) > most else ""
+    return (
+        f"## Test features of each arm\n\nPCA of the l2-normalised test features of each "
+        f"arm's first seed{more}, coloured by class: where the classes separate, cosine kNN "
+        f"can read them.\n\n![embeddings]({fig.name})"
+    )

@@ -10,6 +10,7 @@ encode instead of the class).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -92,9 +93,20 @@ def _monitor_plot(records: list[dict[str, Any]], path: Path) -> Path | None:
     return save(fig, path)
 
 
-def _embedding_plot(run_dir: Path, path: Path) -> tuple[Path, str]:
-    """PCA of the l2-normalised test features: by class and, on `shapes`, by the factor
-    the first two components follow most. Returns the figure and a sentence about it."""
+@dataclass
+class Embedding:
+    """A 2-D PCA of one run's l2-normalised test features (what cosine kNN compares)."""
+
+    xy: np.ndarray  # (N, 2)
+    share: np.ndarray  # (2,) share of the variance of PC1, PC2
+    labels: np.ndarray  # (N,)
+    classes: list[str]
+    nuisance: str | None  # the generator factor PC1-2 follow most (shapes only)
+    nuisance_r2: float
+    nuisance_values: np.ndarray | None
+
+
+def embedding(run_dir: Path) -> Embedding:
     from ssl_bench.eval.factors import factor_table
     from ssl_bench.runner import open_run
 
@@ -104,43 +116,70 @@ def _embedding_plot(run_dir: Path, path: Path) -> tuple[Path, str]:
     x = x - x.mean(0)
     u, s, _ = np.linalg.svd(x, full_matrices=False)
     xy = u[:, :2] * s[:2]  # (N, 2)
-    share = s[:2] ** 2 / (s**2).sum()
     test = r.data.test
-    labels = test.labels.numpy()
-    nuisance = None
+    r2: dict[str, float] = {}
     if test.factors is not None:
-        r2 = {}
         for name, design in factor_table(test).items():
             if name == "shape" or np.ptp(design) == 0:
                 continue
             # R^2 of the 2-D embedding from the factor (least squares, with intercept)
             a = np.hstack([design, np.ones((len(design), 1))])
             fit = a @ np.linalg.lstsq(a, xy, rcond=None)[0]
-            r2[name] = 1 - ((xy - fit) ** 2).sum() / ((xy - xy.mean(0)) ** 2).sum()
-        nuisance = max(r2, key=r2.get) if r2 else None
-    panels = 2 if nuisance else 1
-    fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 4), squeeze=False)
-    ax = axes[0][0]
-    sc = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10", s=6)
-    handles = sc.legend_elements()[0]
-    ax.legend(handles, r.data.classes, fontsize=6, markerscale=0.8, loc="best")
-    ax.set_title("test features by class", fontsize=9)
-    text = (
-        f"PCA of the l2-normalised test features (PC1 {100 * share[0]:.0f}%, "
-        f"PC2 {100 * share[1]:.0f}% of the variance)"
+            r2[name] = float(1 - ((xy - fit) ** 2).sum() / ((xy - xy.mean(0)) ** 2).sum())
+    nuisance = max(r2, key=r2.__getitem__) if r2 else None
+    return Embedding(
+        xy,
+        s[:2] ** 2 / (s**2).sum(),
+        test.labels.numpy(),
+        list(r.data.classes),
+        nuisance,
+        r2.get(nuisance, 0.0) if nuisance else 0.0,
+        test.factors[nuisance].double().numpy() if nuisance else None,
     )
-    if nuisance:
-        raw = test.factors[nuisance].double().numpy()
-        points = axes[0][1].scatter(xy[:, 0], xy[:, 1], c=raw, cmap="viridis", s=6)
-        fig.colorbar(points, ax=axes[0][1])
-        axes[0][1].set_title(f"by {nuisance} (the factor PC1-2 follow most)", fontsize=9)
+
+
+def by_class(ax: plt.Axes, e: Embedding, title: str, legend: bool = True) -> None:
+    points = ax.scatter(e.xy[:, 0], e.xy[:, 1], c=e.labels, cmap="tab10", s=6)
+    if legend:
+        ax.legend(points.legend_elements()[0], e.classes, fontsize=6, markerscale=0.8)
+    ax.set_title(title, fontsize=9)
+    ax.set(xlabel="PC1", ylabel="PC2")
+
+
+def _embedding_plot(run_dir: Path, path: Path) -> tuple[Path, str]:
+    """PCA of the test features by class and, on `shapes`, by the factor the first two
+    components follow most. Returns the figure and a sentence about it."""
+    e = embedding(run_dir)
+    panels = 2 if e.nuisance else 1
+    fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 4), squeeze=False)
+    by_class(axes[0][0], e, "test features by class")
+    text = (
+        f"PCA of the l2-normalised test features (PC1 {100 * e.share[0]:.0f}%, "
+        f"PC2 {100 * e.share[1]:.0f}% of the variance)"
+    )
+    if e.nuisance:
+        ax = axes[0][1]
+        points = ax.scatter(e.xy[:, 0], e.xy[:, 1], c=e.nuisance_values, cmap="viridis", s=6)
+        fig.colorbar(points, ax=ax)
+        ax.set_title(f"by {e.nuisance} (the factor PC1-2 follow most)", fontsize=9)
+        ax.set(xlabel="PC1", ylabel="PC2")
         text += (
-            f"; the right panel colours them by `{nuisance}`, which explains "
-            f"{100 * r2[nuisance]:.0f}% of the 2-D embedding"
+            f"; the right panel colours them by `{e.nuisance}`, which explains "
+            f"{100 * e.nuisance_r2:.0f}% of the 2-D embedding"
         )
-    for a in axes[0]:
-        a.set(xlabel="PC1", ylabel="PC2")
     return save(fig, path), text + "."
+
+
+def arms_plot(runs: dict[str, Path], path: Path) -> Path:
+    """One PCA panel by class per arm (its seed-0 run), for a sweep report."""
+    cols = min(4, len(runs))
+    rows = -(-len(runs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.2 * rows), squeeze=False)
+    for ax, (arm, run_dir) in zip(axes.flat, runs.items()):
+        by_class(ax, embedding(run_dir), arm, legend=False)
+    for ax in list(axes.flat)[len(runs) :]:
+        ax.axis("off")
+    return save(fig, path)
 
 
 def write_run_report(run_dir: Path, out: Path) -> Path:
