@@ -154,3 +154,18 @@ reg(
     "v_mid_levels",
     shapes.Style(pattern_amplitude=0.0, noise_max=0.0, centre=(0.35, 0.65), radius=(0.25, 0.4)),
 )
+
+# v_mid with strong fixed-sd pixel noise (the same for every image, so not a factor):
+# does noise alone bring raw-pixel kNN under 30% while features still learn?
+for sd in (20, 35, 50):
+    reg(
+        f"v_mid_noise{sd}",
+        shapes.Style(
+            background=40.0,
+            pattern_amplitude=0.0,
+            noise_min=float(sd),
+            noise_max=float(sd),
+            centre=(0.35, 0.65),
+            radius=(0.25, 0.4),
+        ),
+    )

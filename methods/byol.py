@@ -8,22 +8,20 @@ over training as in the paper; ``constant`` holds it at ``momentum_base``.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
 from lightly.loss import NegativeCosineSimilarity
 from lightly.models.modules.heads import BYOLPredictionHead, BYOLProjectionHead
-from lightly.models.utils import deactivate_requires_grad, update_momentum
 from torch import Tensor, nn
 
 from ssl_bench.config import Config, MethodConfig, check_momentum
 from ssl_bench.data.views import ViewSpec
+from ssl_bench.ema import SCHEDULES, ema_update, frozen_copy, momentum
 from ssl_bench.errors import unknown
 from ssl_bench.method import DataInfo, Method
-from ssl_bench.optim import ADAMW_CPU
+from ssl_bench.optim import ADAMW_CPU, split_group
 from ssl_bench.registry import METHODS
-from ssl_bench.schedules import cosine
 
 
 @dataclass
@@ -42,10 +40,8 @@ class BYOLConfig(MethodConfig):
 
     def validate(self) -> None:
         check_momentum("method.momentum_base", self.momentum_base)
-        if self.momentum_schedule not in ("cosine", "constant"):
-            raise unknown(
-                "method.momentum_schedule", self.momentum_schedule, ("cosine", "constant")
-            )
+        if self.momentum_schedule not in SCHEDULES:
+            raise unknown("method.momentum_schedule", self.momentum_schedule, SCHEDULES)
 
 
 # The shared CPU AdamW recipe (lr 3e-3 at batch 256) collapsed BYOL's projector to ~5 of
@@ -75,10 +71,8 @@ class BYOL(Method):
             if m.predictor
             else nn.Identity()
         )
-        self.target_backbone = copy.deepcopy(self.backbone)
-        self.target_projection_head = copy.deepcopy(self.projection_head)
-        deactivate_requires_grad(self.target_backbone)
-        deactivate_requires_grad(self.target_projection_head)
+        self.target_backbone = frozen_copy(self.backbone)
+        self.target_projection_head = frozen_copy(self.projection_head)
         self.criterion = NegativeCosineSimilarity()
         self.m = m
 
@@ -86,21 +80,12 @@ class BYOL(Method):
         groups = super().param_groups()
         if self.m.predictor_lr_scale == 1.0 or not self.m.predictor:
             return groups
-        predictor = {id(p) for p in self.prediction_head.parameters()}
-        out = []
-        for g in groups:  # split each group into predictor / rest, keeping its weight decay
-            rest = [p for p in g["params"] if id(p) not in predictor]
-            pred = [p for p in g["params"] if id(p) in predictor]
-            out.append({**g, "params": rest})
-            out.append(
-                {
-                    **g,
-                    "name": g["name"] + "_predictor",
-                    "params": pred,
-                    "lr_scale": self.m.predictor_lr_scale,
-                }
-            )
-        return out
+        return split_group(
+            groups,
+            self.prediction_head.parameters(),
+            "_predictor",
+            lr_scale=self.m.predictor_lr_scale,
+        )
 
     def ema_backbone(self) -> nn.Module:
         return self.target_backbone
@@ -113,9 +98,7 @@ class BYOL(Method):
         return self.projection_head(pooled)
 
     def momentum(self, step: int, total_steps: int) -> float:
-        if self.m.momentum_schedule == "constant":
-            return self.m.momentum_base
-        return cosine(step, total_steps, self.m.momentum_base, 1.0)
+        return momentum(step, total_steps, self.m.momentum_base, self.m.momentum_schedule)
 
     def training_step(
         self, views: list[Tensor], labels: Tensor, step: int, total_steps: int
@@ -135,6 +118,8 @@ class BYOL(Method):
 
     @torch.no_grad()
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
-        tau = self.momentum(step, total_steps)
-        update_momentum(self.backbone, self.target_backbone, tau)
-        update_momentum(self.projection_head, self.target_projection_head, tau)
+        pairs = [
+            (self.backbone, self.target_backbone),
+            (self.projection_head, self.target_projection_head),
+        ]
+        ema_update(pairs, self.momentum(step, total_steps))

@@ -21,13 +21,12 @@ easier than with the ViT's usual patchify stem, where kept tokens see nothing re
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
 from lightly.loss import DINOLoss, IBOTPatchLoss
 from lightly.models.modules.heads import DINOProjectionHead
-from lightly.models.utils import deactivate_requires_grad, get_2d_sincos_pos_embed, update_momentum
+from lightly.models.utils import get_2d_sincos_pos_embed
 from ssl_bench.methods.clip import RECIPE as CLIP_RECIPE
 from ssl_bench.methods.clip import CLIPConfig, clip_views
 from ssl_bench.methods.dino import dino_head
@@ -36,10 +35,10 @@ from torch import Tensor, nn
 from ssl_bench.backbones import Block, ViT
 from ssl_bench.config import Config, check_momentum
 from ssl_bench.data.views import ViewSpec
+from ssl_bench.ema import ema_update, frozen_copy, momentum
 from ssl_bench.errors import UserError, unknown
 from ssl_bench.method import DataInfo
 from ssl_bench.registry import METHODS
-from ssl_bench.schedules import cosine
 from ssl_bench.text import ImageTextMethod, clip_loss
 from ssl_bench.token_removal import REMOVAL, cls_attention, removed_mask, select_patches
 
@@ -170,12 +169,9 @@ class DetailCLIP(ImageTextMethod):
         self.distil = self.weight("cls") > 0 or self.weight("patch") > 0
         self.dense = m.removal != "none" and (self.weight("patch") > 0 or self.weight("rec") > 0)
         self.head = self.make_head() if self.distil else None
-        self.teacher = copy.deepcopy(self.backbone)  # EMA of the student (and of the head)
-        deactivate_requires_grad(self.teacher)
+        self.teacher = frozen_copy(self.backbone)  # EMA of the student (and of the head)
         if self.head is not None:
-            self.teacher_head = self.make_head()
-            self.teacher_head.load_state_dict(self.head.state_dict())
-            deactivate_requires_grad(self.teacher_head)
+            self.teacher_head = frozen_copy(self.head, make=self.make_head)
         self.decoder = Decoder(dim, self.grid, heads) if self.dense else None
         p = self.backbone.patch_size
         self.pixel_head = nn.Linear(dim, p * p * 3) if self.dense and self.weight("rec") else None
@@ -269,7 +265,7 @@ class DetailCLIP(ImageTextMethod):
 
     @torch.no_grad()
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
-        tau = cosine(step, total_steps, self.m.momentum_base, 1.0)
-        update_momentum(self.backbone, self.teacher, tau)
+        pairs = [(self.backbone, self.teacher)]
         if self.head is not None:
-            update_momentum(self.head, self.teacher_head, tau)
+            pairs.append((self.head, self.teacher_head))
+        ema_update(pairs, momentum(step, total_steps, self.m.momentum_base))

@@ -10,7 +10,6 @@ frozen last layer during the first epoch(s).
 
 from __future__ import annotations
 
-import copy
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -18,16 +17,17 @@ from typing import Any
 import torch
 from lightly.loss import DINOLoss
 from lightly.models.modules.heads import DINOProjectionHead
-from lightly.models.utils import deactivate_requires_grad, update_momentum
 from torch import Tensor
 
 from ssl_bench.backbones import ViT
 from ssl_bench.config import Config, MethodConfig, check_crop_scale, check_momentum
+from ssl_bench.data.sampler import steps_per_epoch
 from ssl_bench.data.views import ViewSpec
+from ssl_bench.ema import ema_update, frozen_copy, momentum
 from ssl_bench.errors import UserError
 from ssl_bench.method import DataInfo, Method
+from ssl_bench.optim import split_group
 from ssl_bench.registry import METHODS
-from ssl_bench.schedules import cosine
 
 
 @dataclass
@@ -90,12 +90,9 @@ class DINO(Method):
         m: DINOConfig = cfg.method  # type: ignore[assignment]
         self.m = m
         self.head = self.make_head()
-        self.teacher_backbone = copy.deepcopy(self.backbone)
+        self.teacher_backbone = frozen_copy(self.backbone)
         # weight_norm modules cannot be deep-copied: build a twin and copy the weights.
-        self.teacher_head = self.make_head()
-        self.teacher_head.load_state_dict(self.head.state_dict())
-        deactivate_requires_grad(self.teacher_backbone)
-        deactivate_requires_grad(self.teacher_head)
+        self.teacher_head = frozen_copy(self.head, make=self.make_head)
         self.criterion = DINOLoss(
             m.out_dim,
             teacher_temp=m.teacher_temp,
@@ -104,7 +101,8 @@ class DINO(Method):
         )
         self.local_size = m.local_size or max(8, info.image_size // 2)
         # Epoch-based settings become step counts (schedules are functions of the step).
-        self.steps_per_epoch = max(1, info.num_train // cfg.train.batch_size)
+        # The trainer's own count (optimiser steps; accumulation does not change it).
+        self.steps_per_epoch = max(1, steps_per_epoch(info.num_train, cfg.train.batch_size))
 
     def make_head(self) -> DINOProjectionHead:
         m = self.m
@@ -126,22 +124,8 @@ class DINO(Method):
     def param_groups(self) -> list[dict[str, Any]]:
         """The head's last layer is frozen (lr 0) for ``freeze_last_layer_epochs``."""
         freeze = self.m.freeze_last_layer_epochs * self.steps_per_epoch
-        last = {id(p) for p in self.head.last_layer.parameters()}
-        groups = []
-        for g in super().param_groups():
-            rest = [p for p in g["params"] if id(p) not in last]
-            frozen = [p for p in g["params"] if id(p) in last]
-            groups.append({**g, "params": rest})
-            if frozen:
-                groups.append(
-                    {
-                        **g,
-                        "name": g["name"] + "_last_layer",
-                        "params": frozen,
-                        "freeze_until_step": freeze,
-                    }
-                )
-        return groups
+        last = self.head.last_layer.parameters()
+        return split_group(super().param_groups(), last, "_last_layer", freeze_until_step=freeze)
 
     def head_of(self, pooled: Tensor) -> Tensor:
         return self.head(pooled)
@@ -169,6 +153,5 @@ class DINO(Method):
 
     @torch.no_grad()
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
-        tau = cosine(step, total_steps, self.m.momentum_base, 1.0)
-        update_momentum(self.backbone, self.teacher_backbone, tau)
-        update_momentum(self.head, self.teacher_head, tau)
+        pairs = [(self.backbone, self.teacher_backbone), (self.head, self.teacher_head)]
+        ema_update(pairs, momentum(step, total_steps, self.m.momentum_base))

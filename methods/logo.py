@@ -19,24 +19,22 @@ generic loop. ``local_repulsion: false`` drops the third term: the plain multi-c
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from lightly.models.modules.heads import SimCLRProjectionHead
-from lightly.models.utils import deactivate_requires_grad, update_momentum
 from torch import Tensor, nn
 from torch.func import functional_call
 
 from ssl_bench.config import Config, MethodConfig, check_crop_scale, check_momentum
 from ssl_bench.data.views import ViewSpec
+from ssl_bench.ema import ema_update, frozen_copy, momentum
 from ssl_bench.errors import UserError
 from ssl_bench.method import DataInfo, Method
-from ssl_bench.optim import ADAMW_CPU
+from ssl_bench.optim import ADAMW_CPU, split_group
 from ssl_bench.registry import METHODS
-from ssl_bench.schedules import cosine
 
 
 @dataclass
@@ -124,10 +122,8 @@ class LoGo(Method):
         )
         self.ema = m.momentum_base > 0
         if self.ema:  # a momentum encoder; none when the targets come from the online network
-            self.target_backbone = copy.deepcopy(self.backbone)
-            self.target_projection_head = copy.deepcopy(self.projection_head)
-            deactivate_requires_grad(self.target_backbone)
-            deactivate_requires_grad(self.target_projection_head)
+            self.target_backbone = frozen_copy(self.backbone)
+            self.target_projection_head = frozen_copy(self.projection_head)
         # Built only when used, so the plain multi-crop arm has no idle parameters.
         self.affinity = (
             Affinity(m.proj_output_dim, m.affinity_hidden_dim) if m.local_repulsion else None
@@ -147,25 +143,19 @@ class LoGo(Method):
         """The affinity network is its own group: own lr scale, no weight decay."""
         if self.affinity is None:
             return super().param_groups()
-        affinity = {id(p) for p in self.affinity.parameters()}
-        groups = []
-        for g in super().param_groups():
-            groups.append({**g, "params": [p for p in g["params"] if id(p) not in affinity]})
-        groups.append(
-            {
-                "name": "affinity",
-                "params": list(self.affinity.parameters()),
-                "weight_decay": 0.0,
-                "lr_scale": self.m.affinity_lr_scale,
-            }
+        return split_group(
+            super().param_groups(),
+            self.affinity.parameters(),
+            "_affinity",
+            weight_decay=0.0,
+            lr_scale=self.m.affinity_lr_scale,
         )
-        return groups
 
     def head_of(self, pooled: Tensor) -> Tensor:
         return self.projection_head(pooled)
 
     def momentum(self, step: int, total_steps: int) -> float:
-        return cosine(step, total_steps, self.m.momentum_base, 1.0)
+        return momentum(step, total_steps, self.m.momentum_base)
 
     @torch.no_grad()
     def targets(self, globals_: list[Tensor], g0: Tensor, g1: Tensor) -> tuple[Tensor, Tensor]:
@@ -216,6 +206,8 @@ class LoGo(Method):
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
         if not self.ema:
             return
-        tau = self.momentum(step, total_steps)
-        update_momentum(self.backbone, self.target_backbone, tau)
-        update_momentum(self.projection_head, self.target_projection_head, tau)
+        pairs = [
+            (self.backbone, self.target_backbone),
+            (self.projection_head, self.target_projection_head),
+        ]
+        ema_update(pairs, self.momentum(step, total_steps))

@@ -1,11 +1,26 @@
-"""Optimisers (SGD, AdamW, lightly's LARS), lr scaling and the per-step schedule."""
+"""Optimisers (SGD, AdamW, lightly's LARS), lr scaling and the per-step schedule.
+
+The parameter-group protocol. ``Method.param_groups()`` returns a list of dicts, each
+with ``name`` and ``params`` and optionally:
+
+- ``weight_decay``: this group's decay (default ``optim.weight_decay``; 0 for norms and
+  biases). With ``optim.weight_decay_end`` only groups with decay > 0 follow the schedule.
+- ``lr_scale``: this group's lr = the scheduled lr x ``lr_scale`` (BYOL's predictor,
+  LoGo's affinity network).
+- ``freeze_until_step``: lr 0 before this optimiser step (DINO's last layer).
+
+:func:`split_group` is the one way a method carves such a group out of the default ones.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 from lightly.utils.lars import LARS
+from torch import nn
 
 from ssl_bench.config import OptimConfig
 from ssl_bench.method import Method
@@ -23,6 +38,22 @@ ADAMW_CPU = {
     "weight_decay": 1e-4,
     "warmup_epochs": 1.0,
 }
+
+
+def split_group(
+    groups: list[dict[str, Any]], params: Iterable[nn.Parameter], suffix: str, **keys: Any
+) -> list[dict[str, Any]]:
+    """Split every group in two: its parameters outside ``params``, and those inside,
+    named ``<name><suffix>`` and given ``keys`` (e.g. ``lr_scale=10``). Each keeps its
+    group's weight decay unless ``keys`` set one."""
+    chosen = {id(p) for p in params}
+    out = []
+    for g in groups:
+        out.append({**g, "params": [p for p in g["params"] if id(p) not in chosen]})
+        inside = [p for p in g["params"] if id(p) in chosen]
+        if inside:
+            out.append({**g, "name": g["name"] + suffix, "params": inside, **keys})
+    return out
 
 
 def peak_lr(cfg: OptimConfig, batch_size: int) -> float:

@@ -78,6 +78,7 @@ class Style:
 
     pattern_amplitude: float = PATTERN_AMPLITUDE
     noise_max: float = NOISE_MAX
+    noise_min: float = 0.0  # per-image noise sd ~ U(noise_min, noise_max)
     centre: tuple[float, float] = CENTRE
     radius: tuple[float, float] = RADIUS
     background: float | None = None  # None: dark or light grey per image; else this grey
@@ -233,7 +234,8 @@ def _chunk(n: int, size: int, seed: int, style: Style) -> Split:
     background = _background(pattern, bg_a, bg_b, size, g)
     image = background * (1 - coverage) + fg[:, :, None, None] * coverage
     coverage = coverage[:, 0]
-    noise_sd = style.noise_max * torch.rand(n, 1, 1, 1, generator=g)
+    lo_sd, hi_sd = style.noise_min, style.noise_max
+    noise_sd = lo_sd + (hi_sd - lo_sd) * torch.rand(n, 1, 1, 1, generator=g)
     image = (image + noise_sd * torch.randn(image.shape, generator=g)).clamp(0, 255)
 
     masks = torch.where(coverage >= 0.5, labels[:, None, None] + 1, 0).to(torch.uint8)
