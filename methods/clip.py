@@ -8,6 +8,7 @@ object's colour, so recolouring an image would make its caption wrong.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import Tensor
 
@@ -20,6 +21,10 @@ from ssl_bench.text import ImageTextMethod, clip_loss
 
 @dataclass
 class CLIPConfig(MethodConfig):
+    VIEW_KEYS_OWNED: ClassVar[dict[str, str]] = {
+        "aug.crop_min_scale": "method.crop_scale",
+        "aug.crop_max_scale": "method.crop_scale",
+    }
     embed_dim: int = 128  # shared image-text embedding
     text_width: int = 128  # text transformer width (CPU scale)
     text_depth: int = 2

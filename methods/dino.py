@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from lightly.loss import DINOLoss
@@ -32,6 +32,10 @@ from ssl_bench.registry import METHODS
 
 @dataclass
 class DINOConfig(MethodConfig):
+    VIEW_KEYS_OWNED: ClassVar[dict[str, str]] = {
+        "aug.crop_min_scale": "method.global_scale and method.local_scale",
+        "aug.crop_max_scale": "method.global_scale and method.local_scale",
+    }
     n_local: int = 4  # local crops per image (paper: 6-10)
     local_size: int = 0  # 0 = half the image size (paper: 96 px locals for 224 px globals)
     global_scale: tuple[float, float] = (0.4, 1.0)  # FACTS

@@ -20,7 +20,7 @@ generic loop. ``local_repulsion: false`` drops the third term: the plain multi-c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +39,10 @@ from ssl_bench.registry import METHODS
 
 @dataclass
 class LoGoConfig(MethodConfig):
+    VIEW_KEYS_OWNED: ClassVar[dict[str, str]] = {
+        "aug.crop_min_scale": "method.global_scale and method.local_scale",
+        "aug.crop_max_scale": "method.global_scale and method.local_scale",
+    }
     n_local: int = 2  # FACTS: 2 global + 2 local crops
     # 0 = half the image size, as DINO's locals. FACTS has 32 px locals on CIFAR; at 16 px a
     # step costs 2.5 instead of 4 global-view units, and 10-epoch runs matched (kNN val

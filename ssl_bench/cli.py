@@ -48,8 +48,12 @@ def _parser() -> argparse.ArgumentParser:
         help="train one method and evaluate it",
         description="Train METHOD, evaluate its frozen features and write a run "
         "folder (config.yaml, metrics.jsonl, checkpoints/last.pt, summary.json). "
-        "Settings are layered: defaults < the method's recipe < --config FILE < "
-        "flags < --set.",
+        "Settings are layered: defaults < the dataset's recipe < the method's recipe < "
+        "--config FILE < flags < --set. Views: the method declares each view's transforms "
+        "and their probabilities (multi-crop methods also each crop's scale: "
+        "method.global_scale/local_scale for dino and logo, method.crop_scale for clip); "
+        "aug.* sets the strengths and switches a transform off in every view. An aug.* key "
+        "that a method's own setting replaces is an error.",
     )
     r.add_argument("method", help="method or baseline name (see `ssl-bench list`)")
     r.add_argument("--config", metavar="FILE", help="YAML file with config sections")

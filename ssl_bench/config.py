@@ -17,7 +17,7 @@ import types
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -113,7 +113,14 @@ class ModelConfig:
 
 @dataclass
 class MethodConfig:
-    """Base of every method's hyperparameters; ``name`` selects the method."""
+    """Base of every method's hyperparameters; ``name`` selects the method.
+
+    ``VIEW_KEYS_OWNED`` maps ``aug.*`` keys the method's own settings replace to those
+    settings (multi-crop methods set each crop's scale themselves): giving such a key
+    explicitly is an error, since it could not take effect.
+    """
+
+    VIEW_KEYS_OWNED: ClassVar[dict[str, str]] = {}
 
     name: str = ""
 
@@ -447,21 +454,42 @@ def build_config(
     return cfg
 
 
+def explicit_keys(
+    file_values: dict[str, Any] | None, flag_values: dict[str, Any] | None, set_items: list[str]
+) -> set[str]:
+    """The dotted keys a user gave (config file, flags, --set), not defaults or recipes."""
+    keys = {item.split("=", 1)[0].strip() for item in set_items}
+    for values in (file_values, flag_values):
+        for section, entries in (values or {}).items():
+            if isinstance(entries, dict):
+                keys |= {f"{section}.{k}" for k, v in entries.items() if v is not None}
+    return keys
+
+
 def resolve(
     method: str,
     file_values: dict[str, Any] | None = None,
     flag_values: dict[str, Any] | None = None,
     set_items: list[str] | None = None,
+    saved: bool = False,
 ) -> Config:
     """The full config of a run: defaults < dataset recipe < method recipe < file < flags < --set.
 
     The dataset's recipe (for example stronger colour jitter on `shapes`) is looked up
-    once the dataset name is known from the other layers.
+    once the dataset name is known from the other layers. ``saved``: ``file_values`` is
+    a run's own saved config (every key present), so no key counts as the user's.
     """
     from ssl_bench.registry import DATASETS, METHODS
 
     entry = METHODS.get(method)
     method_cls = entry.extra.get("config", MethodConfig)
+    given = explicit_keys(None if saved else file_values, flag_values, set_items or [])
+    for key, owner in method_cls.VIEW_KEYS_OWNED.items():
+        if key in given:
+            raise UserError(
+                f"{key} has no effect for {method}: its views take their crop scales from "
+                f"{owner}; set those instead"
+            )
     method_recipe = (f"recipe of method '{method}'", entry.extra.get("recipe", {}))
     layers = {"file_values": file_values, "flag_values": flag_values, "set_items": set_items}
     first = build_config(method, method_cls, [method_recipe], **layers)

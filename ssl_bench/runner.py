@@ -343,6 +343,7 @@ def open_run(target: Path, device_name: str | None = None) -> OpenRun:
         saved["method"]["name"],
         file_values=saved,
         flag_values={"train": {"device": device_name}} if device_name else None,
+        saved=True,
     )
     device = select_device(cfg.train.device)
     data = load_dataset(cfg.data)

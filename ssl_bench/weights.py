@@ -71,7 +71,7 @@ def export(
     saved = state.get("config")
     if not isinstance(saved, dict) or "method" not in saved:
         raise UserError(f"corrupt checkpoint {ckpt}: it carries no config")
-    cfg = resolve(saved["method"]["name"], file_values=saved)
+    cfg = resolve(saved["method"]["name"], file_values=saved, saved=True)
     if fmt == "torchvision":
         to_torchvision({}, cfg.model.backbone)  # fail before any work
     data = load_dataset(cfg.data)

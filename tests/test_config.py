@@ -1,3 +1,4 @@
+import dataclasses
 import subprocess
 import sys
 
@@ -109,7 +110,7 @@ def test_bad_yaml_file(tmp_path):
 
 
 def test_base_method_config_has_only_name():
-    assert [f for f in MethodConfig.__dataclass_fields__] == ["name"]
+    assert [f.name for f in dataclasses.fields(MethodConfig)] == ["name"]
 
 
 def test_exponent_notation_without_dot(tmp_path):
@@ -118,3 +119,18 @@ def test_exponent_notation_without_dot(tmp_path):
     path.write_text("optim:\n  weight_decay: 1e-4\n")
     cfg = build(file_values=load_yaml(path), set_items=["optim.lr=2e-3"])
     assert cfg.optim.weight_decay == 1e-4 and cfg.optim.lr == 2e-3
+
+
+@pytest.mark.parametrize(
+    "method, owner",
+    [
+        ("dino", "method.global_scale"),
+        ("logo", "method.local_scale"),
+        ("clip", "method.crop_scale"),
+    ],
+)
+def test_an_aug_key_a_method_replaces_is_an_error(run_cli, method, owner):
+    code, _, err = run_cli("run", method, "--set", "aug.crop_min_scale=0.2", "--print-config")
+    assert code == 2 and "aug.crop_min_scale has no effect" in err and owner in err
+    # Its own key works, and a single-crop method takes aug.crop_min_scale.
+    assert run_cli("run", "simclr", "--set", "aug.crop_min_scale=0.2", "--print-config")[0] == 0

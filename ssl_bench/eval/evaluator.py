@@ -93,7 +93,7 @@ def _augmented_features(
         was = method.training
         method.eval()
         with autocast(device, cfg.train.precision):
-            f = method.embed(x).float().cpu()
+            f = method.features(x)["pooled"].float().cpu()  # the feature cache's path
         method.train(was)
         return f
 
