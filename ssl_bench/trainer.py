@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
+from torch.profiler import record_function
 from tqdm import tqdm
 
 from ssl_bench import checkpoint
@@ -137,17 +138,22 @@ class Trainer:
             lr = apply_schedule(
                 opt, self.cfg.optim, step, self.total_steps, self.warmup_steps, self.lr
             )
+            # record_function: named spans for benchmarks/profile_step.py (no-ops otherwise)
             for micro in index.to(self.device).split(self.micro_batch):
-                views = self.views(self.images[micro], self.specs, self.generator)
-                with autocast(self.device, t.precision):
+                with record_function("step/views"):
+                    views = self.views(self.images[micro], self.specs, self.generator)
+                with record_function("step/forward"), autocast(self.device, t.precision):
                     out = method.training_step(views, self.targets[micro], step, self.total_steps)
-                (out["loss"] / t.accum_steps).backward()
+                with record_function("step/backward"):
+                    (out["loss"] / t.accum_steps).backward()
                 bad |= ~torch.isfinite(out["loss"].detach())
                 for key, value in out.items():
                     sums[key] = sums.get(key, 0) + value.detach().float() / t.accum_steps
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            method.after_optimizer_step(step + 1, self.total_steps)
+            with record_function("step/optimizer"):
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+            with record_function("step/ema"):
+                method.after_optimizer_step(step + 1, self.total_steps)
             self.progress.step = step + 1
             self.progress.images_seen += t.batch_size
             window_images += t.batch_size
