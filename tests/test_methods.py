@@ -49,6 +49,12 @@ def test_one_training_step(name, sets):
     method, cfg = make(name, *sets)
     x = views_for(method, cfg)[0]
     assert method.embed(x).ndim == 2 and method.embed_spatial(x).ndim == 4
+    method.eval()  # one feature path: what the cache stores is what embed gives
+    with torch.no_grad():
+        f = method.features(x)
+        torch.testing.assert_close(f["pooled"], method.embed(x))
+        torch.testing.assert_close(f["spatial"], method.embed_spatial(x))
+    method.train()
     if not method.trainable:
         return
     labels = method.training_targets(
