@@ -169,3 +169,15 @@ for sd in (20, 35, 50):
             radius=(0.25, 0.4),
         ),
     )
+for sd in (65, 80):
+    reg(
+        f"v_mid_noise{sd}",
+        shapes.Style(
+            background=40.0,
+            pattern_amplitude=0.0,
+            noise_min=float(sd),
+            noise_max=float(sd),
+            centre=(0.35, 0.65),
+            radius=(0.25, 0.4),
+        ),
+    )

@@ -65,7 +65,6 @@ def clip_views(m: CLIPConfig) -> list[ViewSpec]:
     "CLIP: image and text towers, symmetric InfoNCE on image-caption pairs",
     config=CLIPConfig,
     recipe=RECIPE,
-    text=True,
 )
 class CLIP(ImageTextMethod):
     def __init__(self, cfg: Config, info: DataInfo) -> None:

@@ -137,10 +137,10 @@ def reconstruction_loss(pred: Tensor, pixels: Tensor, removed: Tensor) -> Tensor
     "DetailCLIP: CLIP + patch self-distillation, attention token removal, pixel reconstruction",
     config=DetailCLIPConfig,
     recipe=RECIPE,
-    text=True,
-    token_removal=True,
 )
 class DetailCLIP(ImageTextMethod):
+    capabilities = frozenset({"text", "token_removal"})  # the TokenRemoval interface
+
     def __init__(self, cfg: Config, info: DataInfo) -> None:
         m: DetailCLIPConfig = cfg.method  # type: ignore[assignment]
         super().__init__(cfg, info, m.embed_dim, m.text_width, m.text_depth, m.text_heads)
@@ -200,6 +200,10 @@ class DetailCLIP(ImageTextMethod):
 
     def weight(self, term: str) -> float:
         return getattr(self.m, f"{term}_weight")
+
+    @property
+    def keep_ratio(self) -> float:  # the TokenRemoval interface
+        return self.m.keep_ratio
 
     @torch.no_grad()
     def removal_scores(self, x: Tensor) -> Tensor:

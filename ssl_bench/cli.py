@@ -31,6 +31,8 @@ FLAGS = {
 
 
 def _parser() -> argparse.ArgumentParser:
+    from ssl_bench.registry import EVALUATORS
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
 
@@ -127,10 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--only",
         metavar="NAMES",
-        help="comma-separated subset of: knn, linear, lowshot, seg, collapse, factors, "
-        "zeroshot, retrieval, removal, finetune (factors: what the features encode among the "
-        "shapes generator's factors; zeroshot, retrieval, removal: image-text methods; "
-        "finetune: backbone + head trained end to end, lr chosen on val)",
+        help="comma-separated subset of the evaluators: "
+        + "; ".join(f"{e.name}: {e.description}" for e in EVALUATORS.entries()).replace("%", "%%"),
     )
     ev.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from lightly.models.utils import get_weight_decay_parameters
 from torch import Tensor, nn
@@ -48,9 +48,13 @@ class Method(nn.Module):
 
     Subclasses set ``trainable = False`` when there is nothing to train (the ``random``
     and ``pixels`` baselines); the trainer then skips straight to evaluation.
+    ``capabilities`` names the interfaces beyond this one a method offers, which
+    evaluators may need: ``text`` (:class:`ssl_bench.text.ImageTextMethod`) and
+    ``token_removal`` (:class:`ssl_bench.token_removal.TokenRemoval`).
     """
 
     trainable: bool = True
+    capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, cfg: Config, info: DataInfo) -> None:
         super().__init__()

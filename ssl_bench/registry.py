@@ -63,19 +63,24 @@ class Registry(Generic[T]):
         return [self._entries[n] for n in self.names()]
 
 
-def _import_methods() -> None:
-    """Import every module of ``ssl_bench.methods`` so each method registers itself."""
-    import ssl_bench.methods as pkg
+def _import_package(name: str) -> Callable[[], None]:
+    """Import every module of package ``name`` so each entry in it registers itself."""
 
-    for info in pkgutil.iter_modules(pkg.__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{pkg.__name__}.{info.name}")
+    def load() -> None:
+        pkg = importlib.import_module(name)
+        for info in pkgutil.iter_modules(pkg.__path__):
+            if not info.name.startswith("_"):
+                importlib.import_module(f"{name}.{info.name}")
+
+    return load
 
 
 def _import_core(module: str) -> Callable[[], None]:
     return lambda: importlib.import_module(module) and None
 
 
-METHODS: Registry[Any] = Registry("method", _import_methods)
+METHODS: Registry[Any] = Registry("method", _import_package("ssl_bench.methods"))
+# Evaluators (ssl_bench/evaluators/): run(ctx) -> dict, with needs/order/headline/...
+EVALUATORS: Registry[Any] = Registry("evaluator", _import_package("ssl_bench.evaluators"))
 BACKBONES: Registry[Any] = Registry("backbone", _import_core("ssl_bench.backbones"))
 DATASETS: Registry[Any] = Registry("dataset", _import_core("ssl_bench.data.datasets"))

@@ -20,7 +20,7 @@ from ssl_bench.data.datasets import channel_stats, load_dataset
 from ssl_bench.data.splits import DatasetSplits
 from ssl_bench.data.views import ViewGenerator
 from ssl_bench.errors import UserError
-from ssl_bench.eval.evaluator import evaluate
+from ssl_bench.eval.evaluator import evaluate, summary_rows
 from ssl_bench.eval.features import FeatureCache, checkpoint_key
 from ssl_bench.eval.names import parse_only
 from ssl_bench.method import DataInfo, Method, build_method
@@ -197,7 +197,6 @@ def train_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
 
 def format_summary(summary: dict[str, Any]) -> str:
     """A short table for the terminal."""
-    knn = summary.get("eval", {}).get("knn")
     rows = [
         ("method", summary["method"]),
         ("dataset / backbone", f"{summary['dataset']} / {summary['backbone']}"),
@@ -208,62 +207,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     else:
         rows += train_rows(summary)
     rows.append(("device", f"{summary['device']}, {summary['precision']}"))
-    ev = summary.get("eval", {})
-    if knn:
-        rows.append((f"kNN top-1 (k={knn['k']}, T={knn['T']})", f"{100 * knn['top1']:.1f}%"))
-    if "linear" in ev:
-        rows.append(("linear probe top-1", f"{100 * ev['linear']['top1']:.1f}%"))
-    if "finetune" in ev:
-        f = ev["finetune"]
-        rows.append(("fine-tuned top-1", f"{100 * f['top1']:.1f}% (lr {f['lr']:g})"))
-    if "lowshot" in ev:
-        shots = ", ".join(f"{k} {100 * v['top1']:.1f}%" for k, v in ev["lowshot"].items())
-        rows.append(("low-shot linear top-1", shots))
-    if "seg" in ev:
-        rows.append(("segmentation mIoU", f"{100 * ev['seg']['miou']:.1f}%"))
-    for key, label in (("collapse", "backbone"), ("collapse_head", "head")):
-        if key in ev:
-            d = ev[key]
-            rows.append(
-                (
-                    f"{label}: std / 1/sqrt(d), RankMe",
-                    f"{d['std']:.3f} / {d['std_ref']:.3f}, {d['rankme']:.1f} of {d['dim']}",
-                )
-            )
-    if "factors" in ev:
-        f = ev["factors"]
-        pcs = ", ".join(
-            f"PC{i} {100 * c['share']:.0f}% {c['factor']}" for i, c in enumerate(f["components"])
-        )
-        probe = " / ".join(
-            f"{f['probe'][k]:.2f}" if k in f["probe"] else "-"  # a constant factor: no probe
-            for k in ("shape", "colour", "pattern")
-        )
-        rows.append(("features: top components", pcs))
-        rows.append(("probe shape / colour / pattern", probe))
-    if "zeroshot" in ev:
-        z = ev["zeroshot"]
-        rows.append(
-            ("zero-shot top-1", f"{100 * z['top1']:.1f}% (chance {100 * z['chance']:.0f}%)")
-        )
-    if "retrieval" in ev:
-        r = {k: f"{100 * v:.1f}%" for k, v in ev["retrieval"].items() if "_r" in k}
-        rows.append(
-            (
-                "retrieval R@1 / R@5",
-                f"image->text {r['image_to_text_r1']} / {r['image_to_text_r5']}, "
-                f"text->image {r['text_to_image_r1']} / {r['text_to_image_r5']}",
-            )
-        )
-    if "removal" in ev:
-        r = ev["removal"]
-        rows.append(
-            (
-                "kept patches on the object",
-                f"attention {100 * r['attention']:.1f}%, random {100 * r['random']:.1f}% "
-                f"(all patches {100 * r['all_patches']:.1f}%)",
-            )
-        )
+    rows += summary_rows(summary.get("eval", {}))
     rows.append(("run folder", summary["run_dir"]))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)

@@ -112,6 +112,8 @@ class ImageTextMethod(Method):
     :meth:`encode_image` (through ``embed_head``) and :meth:`encode_text`.
     """
 
+    capabilities = frozenset({"text"})
+
     def __init__(
         self, cfg: Config, info: DataInfo, embed_dim: int, width: int, depth: int, heads: int
     ) -> None:

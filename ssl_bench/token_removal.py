@@ -8,11 +8,31 @@ per-image Python loop.
 
 from __future__ import annotations
 
+from typing import Any, Protocol, runtime_checkable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ssl_bench.errors import unknown
+
+
+@runtime_checkable
+class TokenRemoval(Protocol):
+    """What a token-removal method offers (``capabilities`` ``token_removal``): its patch
+    grid side, the fraction of 2x2 patch blocks it keeps, and per-patch scores (B, P)
+    from which :func:`select_patches` keeps the highest (the teacher's attention)."""
+
+    grid: int
+    keep_ratio: float
+    training: bool
+
+    def removal_scores(self, x: Tensor) -> Tensor: ...
+
+    def eval(self) -> Any: ...
+
+    def train(self, mode: bool = True) -> Any: ...
+
 
 REMOVAL = ("attention", "random", "none")
 

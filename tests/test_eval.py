@@ -177,3 +177,32 @@ def test_finetune_probe_learns_and_leaves_the_run_untouched(run_cli, tiny, tmp_p
     assert set(ft["val_top1"]) == {"0.0003", "0.001"} and ft["lr"] in (3e-4, 1e-3)
     assert ft["top1"] > 0.25 and "fine-tuned top-1" in out and "lr chosen on val" in ft["protocol"]
     assert (tmp_path / "r/checkpoints/last.pt").read_bytes() == ckpt
+
+
+def test_the_readmes_evaluator_plugs_in_with_one_file(tmp_path):
+    """The README's "Adding an evaluator" example, as a file of its own: it runs from
+    `--only`, shows in the terminal summary and becomes a results-table column."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = re.search(r"```python\n(# ssl_bench/evaluators/centroid.py\n.*?)```", readme, re.S)
+    (tmp_path / "centroid.py").write_text(block.group(1))
+    tiny = "data.train_size=64 data.val_size=32 data.test_size=32 model.width=8 train.batch_size=16"
+    tiny = tiny.split()
+    code = (
+        "import runpy, sys; runpy.run_path('centroid.py'); from ssl_bench.cli import main; "
+        "sys.exit(main(sys.argv[1:]))"
+    )
+    base = [sys.executable, "-c", code]
+    sets = [x for s in tiny for x in ("--set", s)]
+    run = [*base, "run", "random", *sets, "--out", "r", "--set", "eval.evaluators=knn,centroid"]
+    out = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "centroid top-1" in out.stdout
+    summary = json.loads((tmp_path / "r/summary.json").read_text())
+    assert 0 <= summary["eval"]["centroid"]["top1"] <= 1
+    table = subprocess.run([*base, "results", "."], cwd=tmp_path, capture_output=True, text=True)
+    assert "centroid top-1" in table.stdout, table.stderr

@@ -1,25 +1,13 @@
-"""The evaluators' names and the parser of an evaluator list, with no heavy imports.
+"""Parsing an evaluator list, with no heavy imports.
 
-It is a leaf module so that a config can check ``eval.evaluators`` without loading faiss
-or scikit-learn (``ssl_bench.eval.evaluator`` imports both).
+The names come from the evaluator registry (``ssl_bench/evaluators/``), whose modules
+import faiss and scikit-learn only when they run, so a config can check
+``eval.evaluators`` without loading them.
 """
 
 from __future__ import annotations
 
-from ssl_bench.errors import unknown
-
-EVALUATORS = (
-    "knn",
-    "linear",
-    "lowshot",
-    "seg",
-    "collapse",
-    "factors",
-    "zeroshot",
-    "retrieval",
-    "removal",
-    "finetune",
-)
+from ssl_bench.registry import EVALUATORS
 
 
 def parse_only(text: str | None, default: str) -> list[str]:
@@ -27,6 +15,10 @@ def parse_only(text: str | None, default: str) -> list[str]:
     fails with the valid choices."""
     names = [n.strip() for n in (text or default).split(",") if n.strip()]
     for n in names:
-        if n not in EVALUATORS:
-            raise unknown("evaluator", n, EVALUATORS)
+        EVALUATORS.get(n)  # fails with the valid choices
     return names
+
+
+def in_order(names: list[str]) -> list[str]:
+    """Evaluator names in their declared order (summary, table columns, protocol)."""
+    return sorted(names, key=lambda n: EVALUATORS.get(n).extra.get("order", 100))

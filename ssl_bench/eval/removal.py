@@ -9,19 +9,18 @@ give). PNGs of a few test images show the image, the attention map and the kept 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ssl_bench.data.views import ViewGenerator
-from ssl_bench.token_removal import removed_mask, select_patches
+from ssl_bench.token_removal import TokenRemoval, removed_mask, select_patches
 
 
 @torch.no_grad()
 def removal_overlap(
-    method: Any,
+    method: TokenRemoval,
     images: Tensor,
     masks: Tensor,
     views: ViewGenerator,
@@ -32,7 +31,7 @@ def removal_overlap(
     """Kept-on-object fractions; also the attention (N, P) and kept masks per mode."""
     was = method.training
     method.eval()
-    grid, ratio = method.grid, method.m.keep_ratio
+    grid, ratio = method.grid, method.keep_ratio
     g = torch.Generator(device=device).manual_seed(seed)
     attention, kept = [], {"attention": [], "random": []}
     for i in range(0, len(images), batch_size):

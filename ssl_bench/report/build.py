@@ -11,20 +11,18 @@ import pandas as pd
 import yaml
 
 from ssl_bench.errors import UserError, unknown
+from ssl_bench.eval.names import in_order
+from ssl_bench.registry import EVALUATORS
 from ssl_bench.report.kinds import KINDS
 from ssl_bench.report.sections import SECTIONS
 from ssl_bench.report.table import collect
 
-PROTOCOL = (
-    "kNN: top-1 on the test split with the train split as memory bank, on l2-normalised "
-    "frozen backbone features, DINO's weighted vote (k={k}, T={T}). Linear: multinomial "
-    "logistic regression (L-BFGS) on frozen features, L2 penalty chosen on the val split, "
-    "refit on train+val, the test split scored once. 10%-label: the same on a fixed "
-    "class-balanced tenth of the labels. Seg: DINOv2-style probe (BatchNorm + 1x1 conv on "
-    "frozen spatial features), test mIoU with background. Head std and RankMe: the "
-    "method's projection-head output on the test split. Zero-shot: nearest class-prompt "
-    "embedding. Every cell is the mean ± sample std over the seeds of that row."
-)
+
+def protocol(k: int, t: float) -> str:
+    """The report's protocol paragraph: each evaluator's own sentence, in order."""
+    said = [EVALUATORS.get(n).extra.get("protocol") for n in in_order(EVALUATORS.names())]
+    text = " ".join(s for s in said if s).format(k=k, T=t)
+    return text + " Every cell is the mean ± sample std over the seeds of that row."
 
 
 def sweep_info(folder: Path) -> dict:
@@ -61,7 +59,7 @@ def setup(folder: Path, df: pd.DataFrame) -> str:
         f"{data['val_size']} val / {data['test_size']} test images at {data['image_size']} px), "
         f"backbone `{values('backbone')}`, {values('epochs')} epochs, batch {values('batch_size')}"
         f"; {len(df)} runs, {per_row} seeds per row (seeds {values('seed')}); "
-        f"device {first['device']}.\n\n**Protocol.** {PROTOCOL.format(k=k, T=t)}"
+        f"device {first['device']}.\n\n**Protocol.** {protocol(k, t)}"
     )
 
 

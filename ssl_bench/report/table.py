@@ -16,19 +16,17 @@ from typing import Any
 import pandas as pd
 
 from ssl_bench.errors import UserError
+from ssl_bench.eval.names import in_order
+from ssl_bench.registry import EVALUATORS
 
-HEADLINE = {
-    "eval.knn.top1": "kNN top-1",
-    "eval.linear.top1": "linear top-1",
-    "eval.lowshot.10%.top1": "10%-label top-1",
-    "eval.seg.miou": "seg mIoU",
-    "eval.zeroshot.top1": "zero-shot top-1",
-    "eval.collapse.rankme": "RankMe (backbone)",
-    "eval.collapse_head.std": "head std",
-    "head_std_reference": "1/sqrt(d)",
-    "eval.collapse_head.rankme": "RankMe (head)",
-    "train_seconds": "train s",
-}
+
+def headline() -> dict[str, str]:
+    """The markdown table's columns: each evaluator's headline keys, in the evaluators'
+    order (ssl_bench/evaluators/), then the training time."""
+    cols: dict[str, str] = {}
+    for name in in_order(EVALUATORS.names()):
+        cols.update(EVALUATORS.get(name).extra.get("headline", {}))
+    return {**cols, "train_seconds": "train s"}
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -122,14 +120,15 @@ def to_markdown(df: pd.DataFrame) -> str:
     config = [c for c in df.columns if c.startswith("config.") and c != "config.train.seed"]
     arms = [c for c in config if df.groupby("method")[c].nunique(dropna=False).max() > 1]
     keys = [*(["arm"] if "arm" in df.columns else []), "method", *arms]
-    metrics = [c for c in HEADLINE if c in df.columns]
+    columns = headline()
+    metrics = [c for c in columns if c in df.columns]
     groups = list(df.groupby(keys, dropna=False, sort=False))
     with_seeds = any(len(g) > 1 for _, g in groups)
-    header = [*keys, *(["seeds"] if with_seeds else []), *(HEADLINE[m] for m in metrics)]
+    header = [*keys, *(["seeds"] if with_seeds else []), *(columns[m] for m in metrics)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, g in groups:
         cells = [str(g[k].iloc[0]) if g[k].notna().any() else "-" for k in keys]
         cells += [str(len(g))] if with_seeds else []
-        cells += [_cell(HEADLINE[m], g[m]) for m in metrics]
+        cells += [_cell(columns[m], g[m]) for m in metrics]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
