@@ -167,3 +167,33 @@ def test_byol_predictor_lr_scale_splits_groups():
     assert {id(p) for p in scaled} == predictor
     n_all = sum(len(g["params"]) for g in groups)
     assert n_all == sum(1 for p in method.parameters() if p.requires_grad)
+
+
+def test_simsiam_loss_against_reference_and_stop_gradient():
+    """SimSiam's loss written out (Chen & He, Algorithm 1): D(p, z) = -cos(p, sg(z))."""
+    method, cfg = make("simsiam")
+    views = views_for(method, cfg)
+    torch.manual_seed(0)
+    out = method.training_step(views, torch.zeros(8), 0, 10)["loss"]
+    z0, z1 = (method.embed_head(v) for v in views)
+    p0, p1 = method.prediction_head(z0), method.prediction_head(z1)
+    ref = -0.5 * (
+        F.cosine_similarity(p0, z1.detach()).mean() + F.cosine_similarity(p1, z0.detach()).mean()
+    )
+    torch.testing.assert_close(out, ref)
+    # With stop-gradient the projector gets gradients only through the predicted side.
+    z = method.embed_head(views[0])
+    loss = -F.cosine_similarity(method.prediction_head(z), z.detach()).mean()
+    loss.backward()
+    assert all(p.grad is not None for p in method.prediction_head.parameters())
+
+
+def test_simsiam_without_stop_gradient_lets_both_sides_pull():
+    on, cfg = make("simsiam")
+    off, _ = make("simsiam", "method.stop_gradient=false")
+    views = views_for(on, cfg)
+    for method in (on, off):
+        method.training_step(views, torch.zeros(8), 0, 10)["loss"].backward()
+    g_on = sum(p.grad.abs().sum() for p in on.projection_head.parameters())
+    g_off = sum(p.grad.abs().sum() for p in off.projection_head.parameters())
+    assert g_off > g_on  # the target side now also carries gradient
