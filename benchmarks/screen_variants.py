@@ -181,3 +181,9 @@ for sd in (65, 80):
             radius=(0.25, 0.4),
         ),
     )
+
+# v_mid with shapes' faint background pattern and noise, on one constant dark background
+reg(
+    "v_mid_pattern",
+    shapes.Style(background=40.0, centre=(0.35, 0.65), radius=(0.25, 0.4)),
+)
