@@ -23,6 +23,7 @@ from ssl_bench.errors import UserError
 from ssl_bench.eval.evaluator import evaluate, summary_rows
 from ssl_bench.eval.features import FeatureCache, checkpoint_key
 from ssl_bench.eval.names import parse_only
+from ssl_bench.flops import flops_per_image, matmul_flops_per_s
 from ssl_bench.method import DataInfo, Method, build_method
 from ssl_bench.runfolder import RunFolder
 from ssl_bench.runtime import (
@@ -133,6 +134,17 @@ def run(cfg: Config, out: Path | None = None, resume: bool = False) -> dict[str,
         state = checkpoint.load(folder.checkpoint_path)
         trainer.load_state_dict(state)
         folder.truncate_metrics(trainer.progress.step)
+    flops = None
+    if method.trainable:  # counted on one step, the method and RNGs restored afterwards
+        flops = flops_per_image(
+            method,
+            views,
+            trainer.images,
+            trainer.targets,
+            trainer.specs,
+            device,
+            cfg.train.precision,
+        )
     try:
         if method.trainable:
             progress = trainer.fit()
@@ -144,6 +156,8 @@ def run(cfg: Config, out: Path | None = None, resume: bool = False) -> dict[str,
 
     epochs = cfg.train.epochs if method.trainable else 0
     summary = make_summary(cfg, epochs, progress, device, out)
+    if method.trainable:
+        summary.update(compute_use(progress, trainer.steps_per_epoch, flops, device, cfg))
     if cfg.eval.enabled:
         start = time.perf_counter()
         only = parse_only(cfg.eval.evaluators, "")
@@ -180,6 +194,26 @@ def make_summary(
     }
 
 
+def compute_use(
+    progress: Progress, steps_per_epoch: int, flops: float | None, device: torch.device, cfg: Config
+) -> dict[str, Any]:
+    """Steps/s and the utilisation figure: achieved FLOP/s over a measured matmul peak."""
+    seconds = progress.train_seconds
+    if seconds <= 0:
+        return {}
+    out: dict[str, Any] = {"train_steps_per_s": round(progress.step / seconds, 3)}
+    if flops is not None:
+        achieved = flops * progress.images_seen / seconds
+        peak = matmul_flops_per_s(device, cfg.train.precision)
+        out.update(
+            train_gflops_per_image=round(flops / 1e9, 4),
+            achieved_gflops_per_s=round(achieved / 1e9, 1),
+            matmul_peak_gflops_per_s=round(peak / 1e9, 1),
+            utilisation=round(achieved / peak, 4),
+        )
+    return out
+
+
 def train_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     """The training lines of the terminal summary."""
     ips = summary["train_images_per_s"]
@@ -192,7 +226,18 @@ def train_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
             "train time",
             f"{summary['train_seconds']:.1f} s" + (f" ({ips:.0f} img/s)" if ips else ""),
         ),
-    ]
+    ] + (
+        [
+            (
+                "compute",
+                f"{summary['achieved_gflops_per_s']:.0f} GFLOP/s, "
+                f"{100 * summary['utilisation']:.0f}% of a matmul's "
+                f"{summary['matmul_peak_gflops_per_s']:.0f}",
+            )
+        ]
+        if "utilisation" in summary
+        else []
+    )
 
 
 def format_summary(summary: dict[str, Any]) -> str:

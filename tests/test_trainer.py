@@ -206,3 +206,29 @@ def test_tensorboard_without_the_package_is_a_one_line_error(run_cli, tiny, tmp_
     )
     assert code == 2 and "[tb]" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_flop_count_leaves_the_run_unchanged_and_summary_has_utilisation(tiny, tmp_path):
+    from ssl_bench.data.datasets import channel_stats, load_dataset
+    from ssl_bench.data.views import ViewGenerator, resolve_views
+    from ssl_bench.flops import flops_per_image
+    from ssl_bench.method import DataInfo, build_method
+
+    cfg = config(tiny, "dino")  # BatchNorm buffers, a loss centre, an EMA teacher
+    data = load_dataset(cfg.data)
+    method = build_method(cfg, DataInfo.of(data))
+    views = ViewGenerator(*channel_stats(data.train.images))
+    specs = resolve_views(method.views(), cfg.aug, data.image_size)
+    before = {k: v.clone() for k, v in method.state_dict().items()}
+    rng = torch.get_rng_state()
+    flops = flops_per_image(
+        method, views, data.train.images, data.train.labels, specs, torch.device("cpu"), "fp32"
+    )
+    assert flops is not None and flops > 0
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(before[k], v) for k, v in method.state_dict().items())
+    assert all(p.grad is None for p in method.parameters())
+
+    summary = run(config(tiny, "simclr", "--no-eval"), tmp_path / "r")
+    assert summary["train_gflops_per_image"] > 0 and 0 < summary["utilisation"] < 2
+    assert summary["train_steps_per_s"] > 0
