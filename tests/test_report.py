@@ -266,7 +266,7 @@ def test_single_run_report_writes_its_table_and_plots(run_cli, tiny, tmp_path):
     code, out, err = run_cli("report", tmp_path / "r", "-o", tmp_path / "rep/byol.md")
     assert code == 0, err
     text = (tmp_path / "rep/byol.md").read_text()
-    assert "| kNN top-1 |" in text and "head std / 1/sqrt(d), RankMe" in text
+    assert "| kNN top-1 (k=20, T=0.07) |" in text and "| head: std / 1/sqrt(d), RankMe |" in text
     for name in ("training", "monitor", "embedding"):
         png = tmp_path / f"rep/byol-{name}.png"
         assert f"({png.name})" in text

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 
 from ssl_bench.errors import UserError
+from ssl_bench.eval.evaluator import summary_rows
 from ssl_bench.report.plots import plt, save
+from ssl_bench.runner import train_rows
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
@@ -28,31 +30,9 @@ def _records(path: Path) -> list[dict[str, Any]]:
 
 
 def _table(s: dict[str, Any]) -> str:
-    ev = s.get("eval", {})
-    rows = [
-        ("method", s["method"]),
-        ("dataset / backbone", f"{s['dataset']} / {s['backbone']}"),
-        ("epochs x batch (seed)", f"{s['epochs']} x {s['batch_size']} ({s['seed']})"),
-        ("train time", f"{s['train_seconds']:.1f} s ({s.get('train_images_per_s') or '-'} img/s)"),
-    ]
-    pct = [
-        ("kNN top-1", ("knn", "top1")),
-        ("linear top-1", ("linear", "top1")),
-        ("segmentation mIoU", ("seg", "miou")),
-        ("zero-shot top-1", ("zeroshot", "top1")),
-    ]
-    for label, (a, b) in pct:
-        if a in ev:
-            rows.append((label, f"{100 * ev[a][b]:.1f}%"))
-    for key, label in (("collapse", "backbone"), ("collapse_head", "head")):
-        if key in ev:
-            d = ev[key]
-            rows.append(
-                (
-                    f"{label} std / 1/sqrt(d), RankMe",
-                    f"{d['std']:.3f} / {d['std_ref']:.3f}, {d['rankme']:.1f} of {d['dim']}",
-                )
-            )
+    """The terminal summary's lines (ssl_bench.runner.format_summary), as a table."""
+    rows = [("method", s["method"]), ("dataset / backbone", f"{s['dataset']} / {s['backbone']}")]
+    rows += train_rows(s) + summary_rows(s.get("eval", {}))
     body = "\n".join(f"| {k} | {v} |" for k, v in rows)
     return "| | |\n|---|---|\n" + body
 
