@@ -274,3 +274,42 @@ def test_single_run_report_writes_its_table_and_plots(run_cli, tiny, tmp_path):
     assert "the right panel colours them by" in text  # shapes: the strongest nuisance
     code, _, err = run_cli("report", tmp_path / "r", "-o", tmp_path / "x.md", "--kind", "methods")
     assert code == 2 and "run folder" in err
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        p
+        for p in __import__("pathlib").Path("experiments").glob("*.yaml")
+        if "report" in (yaml.safe_load(p.read_text()) or {})
+    ),
+    ids=lambda p: p.stem,
+)
+def test_every_experiment_files_report_builds_from_fake_runs(tmp_path, path):
+    """Each sweep file's planned runs, as fake run folders with their real configs: its
+    report section builds, with a table row per arm (renaming an arm cannot drop it)."""
+    from ssl_bench.sweep import plan
+
+    root = tmp_path / path.stem
+    runs = plan(path)
+    for i, r in enumerate(runs):
+        extra = {}
+        if r.method in ("clip", "detailclip"):
+            extra = {"zeroshot": {"top1": 0.4}}
+        if r.method == "detailclip":
+            extra["removal"] = {"attention": 0.6, "random": 0.3, "all_patches": 0.3}
+        metrics = {"knn": 0.3 + 0.01 * (i % 7), "linear": 0.4 + 0.01 * (i % 5), **extra}
+        fake_run(
+            root / r.name,
+            r.method,
+            r.seed,
+            metrics,
+            r.config.train.batch_size,
+            config=r.config.to_dict(),
+        )
+    info = yaml.safe_load(path.read_text())
+    (root / "sweep.yaml").write_text(yaml.safe_dump({**info, "command": f"ssl-bench sweep {path}"}))
+    text = write_report(root, tmp_path / "out" / f"{path.stem}.md").read_text()
+    assert "**Protocol.**" in text and "| ---" not in text
+    for arm in info.get("arms") or {}:
+        assert arm in text, f"arm {arm} of {path} is missing from its report"
