@@ -83,3 +83,16 @@ def test_shapes_easy_removes_the_nuisances_but_keeps_the_classes():
     assert easy.factors["centre_x"].min() >= 0.45 and easy.factors["centre_x"].max() <= 0.55
     data = load_dataset(DataConfig(name="shapes_easy", train_size=40, val_size=20, test_size=20))
     assert data.name == "shapes_easy" and data.has_masks and data.num_classes == len(SHAPES)
+
+
+def test_shapes_plain_is_the_screened_style():
+    """`shapes_plain` is the notebook's `v_wide_big`: one plain dark background, shapes'
+    wide positions, large objects, the same classes as `shapes`."""
+    from ssl_bench.data.shapes import PLAIN
+
+    plain, default = generate(300, 32, seed=0, style=PLAIN), generate(300, 32, seed=0)
+    assert torch.equal(plain.labels, default.labels)
+    assert plain.factors["background_level"].unique().tolist() == [40.0]
+    assert plain.factors["radius"].min() >= 0.28 and plain.factors["centre_x"].min() < 0.3
+    data = load_dataset(DataConfig(name="shapes_plain", train_size=40, val_size=20, test_size=20))
+    assert data.name == "shapes_plain" and data.has_masks

@@ -4,7 +4,9 @@ Each image shows one object (the class is its *shape*) with a random colour, pos
 scale and rotation over a grey background with a faint random pattern, plus pixel noise.
 It comes with a per-pixel mask, a caption naming shape, colour and background, and the
 generator's per-image factors (colour, pattern, position, ...) for diagnostics.
-`shapes_easy` draws the same objects without those nuisances (see ``EASY``).
+`shapes_easy` draws the same objects without those nuisances (see ``EASY``), and
+`shapes_plain` keeps shapes' wide positions with large objects on one plain background
+(see ``PLAIN``).
 
 Colour is a deliberate shortcut, as on natural images: with probability
 ``COLOUR_BIAS`` the object takes its class's usual colour, so colour alone predicts the
@@ -89,6 +91,15 @@ class Style:
 # share. A testbed: here a method that learns shape from views shows it within a minute.
 EASY = Style(
     pattern_amplitude=0.0, noise_max=0.0, centre=(0.45, 0.55), radius=(0.3, 0.42), background=40.0
+)
+
+
+# `shapes_plain`: shapes' wide positions, large objects, one plain dark background: the
+# background's dark-or-light polarity (which no colour jitter changes, so two views always
+# share it) is what stops BYOL and DINO on `shapes`; here they learn within a CPU budget
+# (benchmarks/results/recipes.md, where it is the scratch style `v_wide_big`).
+PLAIN = Style(
+    pattern_amplitude=0.0, noise_max=0.0, centre=(0.25, 0.75), radius=(0.28, 0.4), background=40.0
 )
 
 
@@ -304,6 +315,10 @@ def _load_easy(cfg: DataConfig) -> DatasetSplits:
     return _load(cfg, "shapes_easy", EASY)
 
 
+def _load_plain(cfg: DataConfig) -> DatasetSplits:
+    return _load(cfg, "shapes_plain", PLAIN)
+
+
 # Views suited to this dataset (SimCLR's colour strength 1.0 with a full hue turn):
 # hue is a nuisance here by construction, and with BYOL's milder (0.4, 0.4, 0.2, 0.1)
 # jitter both SimCLR and BYOL kept matching the object's colour instead of its shape.
@@ -346,3 +361,12 @@ DATASETS.register(
     prompts=prompts,
     recipe=RECIPE,
 )(_load_easy)
+DATASETS.register(
+    "shapes_plain",
+    "shapes' wide positions with large objects on one plain dark background (no pattern or "
+    "noise): where BYOL and DINO learn on the CPU; raw pixels reach 50% kNN here",
+    has_masks=True,
+    has_captions=True,
+    prompts=prompts,
+    recipe=RECIPE,
+)(_load_plain)
