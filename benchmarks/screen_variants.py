@@ -157,7 +157,7 @@ reg(
 
 # v_mid with strong fixed-sd pixel noise (the same for every image, so not a factor):
 # does noise alone bring raw-pixel kNN under 30% while features still learn?
-for sd in (20, 35, 50):
+for sd in (20, 35, 50, 65, 80):
     reg(
         f"v_mid_noise{sd}",
         shapes.Style(
@@ -169,18 +169,7 @@ for sd in (20, 35, 50):
             radius=(0.25, 0.4),
         ),
     )
-for sd in (65, 80):
-    reg(
-        f"v_mid_noise{sd}",
-        shapes.Style(
-            background=40.0,
-            pattern_amplitude=0.0,
-            noise_min=float(sd),
-            noise_max=float(sd),
-            centre=(0.35, 0.65),
-            radius=(0.25, 0.4),
-        ),
-    )
+
 
 # v_mid with shapes' faint background pattern and noise, on one constant dark background
 reg(

@@ -75,6 +75,27 @@ def check_batch(cfg: Config, data: DatasetSplits) -> None:
         )
 
 
+def feature_cache(
+    method: Method,
+    data: DatasetSplits,
+    cfg: Config,
+    views: ViewGenerator,
+    device: torch.device,
+    folder: RunFolder | None = None,
+) -> FeatureCache:
+    """The features of a model; kept in ``folder``/features when ``folder`` holds its
+    checkpoint (the key names the checkpoint's content), in memory otherwise."""
+    stored: dict[str, Any] = {}
+    if folder is not None:
+        stored = {
+            "folder": folder.path / "features",
+            "key": checkpoint_key(folder.checkpoint_path, f"plain{data.image_size}"),
+            "write": folder.is_main,
+        }
+    e, t = cfg.eval, cfg.train
+    return FeatureCache(method, data, views, device, e.batch_size, t.precision, **stored)
+
+
 def evaluate_run(
     method: Method,
     data: DatasetSplits,
@@ -86,17 +107,7 @@ def evaluate_run(
     explicit: bool = False,
 ) -> dict[str, Any]:
     """Evaluate the model whose checkpoint is in ``folder``, caching its features there."""
-    cache = FeatureCache(
-        method,
-        data,
-        views,
-        device,
-        cfg.eval.batch_size,
-        cfg.train.precision,
-        folder=folder.path / "features",
-        key=checkpoint_key(folder.checkpoint_path, f"plain{data.image_size}"),
-        write=folder.is_main,
-    )
+    cache = feature_cache(method, data, cfg, views, device, folder)
     out_dir = folder.path if folder.is_main else None
     return evaluate(method, data, cfg, views, device, cache, only, explicit, out_dir)
 
@@ -289,27 +300,8 @@ class OpenRun:
 
     def cache(self) -> FeatureCache:
         """The features of this checkpoint, cached in the run folder when it is the run's own."""
-        if self.ckpt != self.folder.checkpoint_path:
-            c = self.cfg
-            return FeatureCache(
-                self.method,
-                self.data,
-                self.views,
-                self.device,
-                c.eval.batch_size,
-                c.train.precision,
-            )
-        return FeatureCache(
-            self.method,
-            self.data,
-            self.views,
-            self.device,
-            self.cfg.eval.batch_size,
-            self.cfg.train.precision,
-            folder=self.folder.path / "features",
-            key=checkpoint_key(self.folder.checkpoint_path, f"plain{self.data.image_size}"),
-            write=self.folder.is_main,
-        )
+        own = self.folder if self.ckpt == self.folder.checkpoint_path else None
+        return feature_cache(self.method, self.data, self.cfg, self.views, self.device, own)
 
 
 def open_run(target: Path, device_name: str | None = None) -> OpenRun:

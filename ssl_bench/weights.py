@@ -59,27 +59,14 @@ def export(
     run_dir: Path, out: Path, fmt: str = "ssl-bench", teacher: bool = False
 ) -> dict[str, Any]:
     """Write ``run_dir``'s backbone (online, or the EMA teacher's) to ``out``; return its meta."""
-    from ssl_bench.config import resolve
-    from ssl_bench.data.datasets import channel_stats, load_dataset
-    from ssl_bench.method import DataInfo, build_method
-    from ssl_bench.runner import _locate
+    from ssl_bench.runner import open_run
 
     if fmt not in FORMATS:
         raise UserError(f"unknown --format '{fmt}'; valid: {', '.join(FORMATS)}")
-    folder, ckpt = _locate(Path(run_dir))
-    state = checkpoint.load(ckpt)
-    saved = state.get("config")
-    if not isinstance(saved, dict) or "method" not in saved:
-        raise UserError(f"corrupt checkpoint {ckpt}: it carries no config")
-    cfg = resolve(saved["method"]["name"], file_values=saved, saved=True)
+    r = open_run(Path(run_dir), "cpu")
+    cfg, data, method, folder, state, ckpt = r.cfg, r.data, r.method, r.folder, r.state, r.ckpt
     if fmt == "torchvision":
-        to_torchvision({}, cfg.model.backbone)  # fail before any work
-    data = load_dataset(cfg.data)
-    method = build_method(cfg, DataInfo.of(data, cfg.data.use_unlabeled))
-    try:
-        method.load_state_dict(state["model"])
-    except RuntimeError as err:
-        raise UserError(f"checkpoint {ckpt} does not fit its own config: {err}") from None
+        to_torchvision({}, cfg.model.backbone)  # fail before writing anything
     module: nn.Module | None = method.backbone
     if teacher:
         module = method.ema_backbone()
@@ -91,7 +78,7 @@ def export(
     if not list(module.state_dict()):
         raise UserError(f"method '{cfg.method.name}' has no backbone weights to export")
     weights = _contiguous(module.state_dict())
-    mean, std = channel_stats(data.pretrain_images(cfg.data.use_unlabeled))
+    mean, std = r.views.mean.tolist(), r.views.std.tolist()  # what the run normalised with
     summary = folder.read_summary() if folder.summary_path.is_file() else {}
     meta = {
         "backbone": cfg.model.backbone,
