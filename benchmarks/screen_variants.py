@@ -10,6 +10,8 @@ benchmarks/results/recipes.md marked [preload] ran with.
 """
 
 # ruff: noqa
+from dataclasses import replace
+
 from ssl_bench.data import shapes
 from ssl_bench.registry import DATASETS
 
@@ -20,10 +22,17 @@ def reg(name, style):
     )(lambda cfg, n=name, st=style: shapes._load(cfg, n, st))
 
 
-reg("v_dark", shapes.Style(background=40.0))
-reg("v_dark_clean", shapes.Style(background=40.0, pattern_amplitude=0.0, noise_max=0.0))
+# Every variant below was screened as `shapes` with some nuisances changed, when `shapes`
+# was what is now `shapes_hard`: H(...) is that style with the changes.
+def H(**changes):
+    return replace(shapes.HARD, **changes)
+
+
+
+reg("v_dark", H(background=40.0))
+reg("v_dark_clean", H(background=40.0, pattern_amplitude=0.0, noise_max=0.0))
 # shapes' backgrounds, pattern and noise, with shapes_easy's centred large objects
-reg("v_centred", shapes.Style(centre=shapes.EASY.centre, radius=shapes.EASY.radius))
+reg("v_centred", H(centre=shapes.EASY.centre, radius=shapes.EASY.radius))
 
 import os, torch
 from ssl_bench.data import ops
@@ -116,7 +125,7 @@ if os.environ.get("SCREEN_INVERT"):
 # moderately wide position and scale
 reg(
     "v_mid",
-    shapes.Style(
+    H(
         background=40.0,
         pattern_amplitude=0.0,
         noise_max=0.0,
@@ -141,7 +150,7 @@ if os.environ.get("SCREEN_GMP"):
 # v_mid with shapes' wide positions but large objects
 reg(
     "v_wide_big",
-    shapes.Style(
+    H(
         background=40.0,
         pattern_amplitude=0.0,
         noise_max=0.0,
@@ -152,7 +161,7 @@ reg(
 # v_mid with shapes' two background levels (dark or light per image)
 reg(
     "v_mid_levels",
-    shapes.Style(pattern_amplitude=0.0, noise_max=0.0, centre=(0.35, 0.65), radius=(0.25, 0.4)),
+    H(pattern_amplitude=0.0, noise_max=0.0, centre=(0.35, 0.65), radius=(0.25, 0.4)),
 )
 
 # v_mid with strong fixed-sd pixel noise (the same for every image, so not a factor):
@@ -160,7 +169,7 @@ reg(
 for sd in (20, 35, 50, 65, 80):
     reg(
         f"v_mid_noise{sd}",
-        shapes.Style(
+        H(
             background=40.0,
             pattern_amplitude=0.0,
             noise_min=float(sd),
@@ -174,5 +183,5 @@ for sd in (20, 35, 50, 65, 80):
 # v_mid with shapes' faint background pattern and noise, on one constant dark background
 reg(
     "v_mid_pattern",
-    shapes.Style(background=40.0, centre=(0.35, 0.65), radius=(0.25, 0.4)),
+    H(background=40.0, centre=(0.35, 0.65), radius=(0.25, 0.4)),
 )

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssl_bench.data.shapes import generate
+from ssl_bench.data.shapes import HARD, generate
 from ssl_bench.data.splits import Split
 from ssl_bench.errors import UserError
 from ssl_bench.eval.factors import components, factor_table, probe
@@ -22,7 +22,7 @@ def _planted(split: Split, seed: int) -> np.ndarray:
 
 
 def test_components_and_probe_name_the_planted_factors():
-    tr, te = generate(500, 16, seed=0), generate(300, 16, seed=1)
+    tr, te = generate(500, 16, seed=0, style=HARD), generate(300, 16, seed=1, style=HARD)
     xtr, xte = _planted(tr, 0), _planted(te, 1)
     first = components(xte, te, 2)[0]
     assert first["share"] > 0.2 and first["factor"] == "dark_background"
@@ -34,13 +34,14 @@ def test_components_and_probe_name_the_planted_factors():
 
 def test_a_split_without_factors_is_a_clear_error():
     split = Split(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.arange(4))
-    with pytest.raises(UserError, match="only `shapes`"):
+    with pytest.raises(UserError, match="only the `shapes` datasets"):
         factor_table(split)
 
 
 def test_eval_only_factors_end_to_end(run_cli, tiny, tmp_path):
-    out = tmp_path / "run"
-    assert run_cli("run", "random", *tiny, "--out", out, "--no-eval")[0] == 0
+    out = tmp_path / "run"  # shapes_hard: every factor varies
+    args = ["run", "random", *tiny, "--dataset", "shapes_hard", "--out", out, "--no-eval"]
+    assert run_cli(*args)[0] == 0
     code, stdout, err = run_cli("eval", out, "--only", "factors")
     assert code == 0, err
     f = json.loads((out / "summary.json").read_text())["eval"]["factors"]

@@ -70,29 +70,32 @@ def test_generator_factors_match_captions_and_masks():
     assert torch.equal(part.factors["colour"], f["colour"][[5, 2]])
 
 
-def test_shapes_easy_removes_the_nuisances_but_keeps_the_classes():
+def test_shapes_is_plain_and_hard_keeps_the_nuisances():
+    """`shapes` is one plain dark background without noise (the notebook's `v_wide_big`);
+    `shapes_hard` draws the same classes on varying patterned backgrounds with noise."""
+    from ssl_bench.data.shapes import HARD
+
+    plain, hard = generate(500, 32, seed=0), generate(500, 32, seed=0, style=HARD)
+    assert torch.equal(plain.labels, hard.labels)  # same random stream, same classes
+    background = plain.images.permute(1, 0, 2, 3)[:, plain.masks == 0]  # (3, pixels)
+    # one plain dark background, no noise (anti-aliased edges aside)
+    assert (background == 40).float().mean() > 0.9 and background.float().median() == 40
+    assert all("dark gray plain background" in c for c in plain.captions)
+    assert plain.factors["radius"].min() >= 0.28 and plain.factors["centre_x"].min() < 0.3
+    assert hard.images[:, :, 0, 0].float().std() > 20  # hard's backgrounds vary
+    assert len(set(hard.factors["pattern"].tolist())) == len(PATTERNS)
+    assert hard.factors["dark_background"].float().mean().item() < 0.7
+    data = load_dataset(DataConfig(name="shapes_hard", train_size=40, val_size=20, test_size=20))
+    assert data.name == "shapes_hard" and data.has_masks and data.num_classes == len(SHAPES)
+
+
+def test_shapes_easy_centres_the_objects():
     from ssl_bench.data.shapes import EASY
 
     easy, default = generate(500, 32, seed=0, style=EASY), generate(500, 32, seed=0)
-    assert torch.equal(easy.labels, default.labels)  # same random stream, same classes
-    corners = easy.images[:, :, [0, 0, -1, -1], [0, -1, 0, -1]].float()
-    assert torch.all(corners == 40)  # one plain dark background, no noise
-    assert default.images[:, :, 0, 0].float().std() > 20  # the default's backgrounds vary
-    assert all("dark gray plain background" in c for c in easy.captions)
-    assert set(easy.factors["pattern"].tolist()) == {PATTERNS.index("plain")}
+    assert torch.equal(easy.labels, default.labels)
+    assert torch.all(easy.images[:, :, [0, 0, -1, -1], [0, -1, 0, -1]].float() == 40)
     assert easy.factors["centre_x"].min() >= 0.45 and easy.factors["centre_x"].max() <= 0.55
+    assert default.factors["centre_x"].max() > 0.6
     data = load_dataset(DataConfig(name="shapes_easy", train_size=40, val_size=20, test_size=20))
     assert data.name == "shapes_easy" and data.has_masks and data.num_classes == len(SHAPES)
-
-
-def test_shapes_plain_is_the_screened_style():
-    """`shapes_plain` is the notebook's `v_wide_big`: one plain dark background, shapes'
-    wide positions, large objects, the same classes as `shapes`."""
-    from ssl_bench.data.shapes import PLAIN
-
-    plain, default = generate(300, 32, seed=0, style=PLAIN), generate(300, 32, seed=0)
-    assert torch.equal(plain.labels, default.labels)
-    assert plain.factors["background_level"].unique().tolist() == [40.0]
-    assert plain.factors["radius"].min() >= 0.28 and plain.factors["centre_x"].min() < 0.3
-    data = load_dataset(DataConfig(name="shapes_plain", train_size=40, val_size=20, test_size=20))
-    assert data.name == "shapes_plain" and data.has_masks

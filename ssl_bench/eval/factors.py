@@ -37,7 +37,7 @@ def _values(split: Split) -> dict[str, np.ndarray]:
     """Each factor's per-image values (N,), the class as ``shape`` first."""
     if split.factors is None:
         raise UserError(
-            "the factors evaluator needs generator factors, and only `shapes` and `shapes_easy` "
+            "the factors evaluator needs generator factors, and only the `shapes` datasets "
             "record them"
         )
     return {k: v.double().numpy() for k, v in {"shape": split.labels, **split.factors}.items()}
@@ -60,7 +60,7 @@ def factor_table(split: Split) -> dict[str, np.ndarray]:
 
 def probe(train: np.ndarray, test: np.ndarray, tr: Split, te: Split) -> dict[str, float]:
     """Linear probe per factor: test accuracy (categorical) or R^2 (continuous). A factor
-    that does not vary over the training split (e.g. `shapes_easy`'s pattern) is left out."""
+    that does not vary over the training split (e.g. `shapes`' pattern) is left out."""
     scaler = StandardScaler().fit(train)
     xtr, xte = scaler.transform(train), scaler.transform(test)
     ytr, yte = _values(tr), _values(te)
