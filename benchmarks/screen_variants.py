@@ -28,7 +28,6 @@ def H(**changes):
     return replace(shapes.HARD, **changes)
 
 
-
 reg("v_dark", H(background=40.0))
 reg("v_dark_clean", H(background=40.0, pattern_amplitude=0.0, noise_max=0.0))
 # shapes' backgrounds, pattern and noise, with shapes_easy's centred large objects

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ssl_bench.errors import UserError
-from ssl_bench.report.kinds import KINDS
+from ssl_bench.report.kinds import kinds
 from ssl_bench.study import STUDY
 
 EXIT_USER, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_BUG = 2, 3, 130, 1
@@ -208,7 +208,7 @@ def _parser() -> argparse.ArgumentParser:
         "loss/lr and monitor curves and a PCA of its test features",
     )
     rp.add_argument("-o", "--output", type=Path, required=True, help="markdown file to write")
-    rp.add_argument("--kind", help="section kind: " + ", ".join(KINDS))
+    rp.add_argument("--kind", help="section kind: " + ", ".join(kinds()))
 
     st = sub.add_parser(
         "study",
@@ -358,7 +358,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     command = "ssl-bench study" + (f" --only {args.only}" if args.only else "")
     command += " --report-only" if args.report_only else ""
     command += "".join(f" --set {o}" for o in args.overrides)
-    path = write_study(args.runs, names, args.output, command)
+    path = write_study(args.runs, names, args.output, command, args.experiments)
     print(f"study report written to {path}")
     if failed:
         print(f"sweeps with failed runs: {', '.join(failed)} (see RUNS/<name>/sweep.jsonl)")

@@ -82,5 +82,7 @@ def _import_core(module: str) -> Callable[[], None]:
 METHODS: Registry[Any] = Registry("method", _import_package("ssl_bench.methods"))
 # Evaluators (ssl_bench/evaluators/): run(ctx) -> dict, with needs/order/headline/...
 EVALUATORS: Registry[Any] = Registry("evaluator", _import_package("ssl_bench.evaluators"))
+# Report sections (ssl_bench/report/kinds/): render(df, stem, spec) -> markdown
+REPORTS: Registry[Any] = Registry("report kind", _import_package("ssl_bench.report.kinds"))
 BACKBONES: Registry[Any] = Registry("backbone", _import_core("ssl_bench.backbones"))
 DATASETS: Registry[Any] = Registry("dataset", _import_core("ssl_bench.data.datasets"))

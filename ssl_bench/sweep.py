@@ -23,7 +23,7 @@ from typing import Any
 
 from ssl_bench.config import Config, load_yaml, resolve
 from ssl_bench.errors import UserError, unknown
-from ssl_bench.report.kinds import KINDS
+from ssl_bench.report import kinds
 
 SWEEP_KEYS = ("base", "grid", "arms", "seeds", "report")
 
@@ -79,9 +79,8 @@ def load_sweep(path: str | Path) -> dict[str, Any]:
         raise UserError(f"{path}: seeds must be a non-empty list of integers")
     if not grid and not arms:
         raise UserError(f"{path}: the sweep is empty: give a grid, arms, or both")
-    report = data.get("report")
-    if report is not None and report not in KINDS:
-        raise unknown(f"report kind in sweep file {path}", str(report), KINDS)
+    # The report's kind and the roles of the arms it reads, checked now, not at report time.
+    report = kinds.parse(data.get("report"), [str(a) for a in arms], f"sweep file {path}")
     return {
         "base": data.get("base") or {},
         "grid": grid,

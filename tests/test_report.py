@@ -9,7 +9,7 @@ import yaml
 
 from ssl_bench.errors import UserError
 from ssl_bench.report.build import write_report
-from ssl_bench.report.kinds import KINDS
+from ssl_bench.report.kinds import kinds
 from ssl_bench.report.stats import Stat
 from ssl_bench.study import write_study
 from ssl_bench.sweep import load_sweep
@@ -54,6 +54,20 @@ def fake_run(folder, method, seed, metrics, batch=128, config=None):
     (folder / "metrics.jsonl").write_text(json.dumps({"loss": 1.5, "step": 10}) + "\n")
 
 
+# What each kind's sweep file declares for the fake runs below (as experiments/*.yaml do).
+ROLES = {
+    "augmentations": {"reference": "baseline", "paper": {"no_color": "no_color"}},
+    "collapse": {"paper": {"simclr": "simclr", "byol_no_predictor": "byol_no_predictor"}},
+    "detailclip": {
+        "reference": "detailclip",
+        "paper": {"clip": "clip", "detailclip": "detailclip"},
+        "removes": {"no_distillation": "distillation", "clip": "all"},
+    },
+    "methods": {"reference": "random"},
+}
+KINDS = kinds()
+
+
 def sweep_dir(tmp_path, kind, runs):
     """runs: (arm, method, {metrics}, batch) -> three seeds each, jittered."""
     root = tmp_path / kind
@@ -61,7 +75,8 @@ def sweep_dir(tmp_path, kind, runs):
         for seed in range(3):
             jitter = {k: v + 0.01 * seed if isinstance(v, float) else v for k, v in metrics.items()}
             fake_run(root / f"{arm}-seed{seed}", method, seed, jitter, batch)
-    (root / "sweep.yaml").write_text(yaml.safe_dump({"report": kind, "command": "ssl-bench x"}))
+    report = {"kind": kind, **ROLES.get(kind, {})}
+    (root / "sweep.yaml").write_text(yaml.safe_dump({"report": report, "command": "ssl-bench x"}))
     return root
 
 
@@ -172,11 +187,46 @@ def test_bad_report_input(tmp_path):
         write_report(folder, tmp_path / "x.md", "speed")
 
 
-def test_sweep_files_name_a_known_report_kind(tmp_path):
+@pytest.mark.parametrize(
+    "report, message",
+    [
+        ("speed", "unknown report kind 'speed'"),
+        ("{kind: methods, reference: rnd}", "unknown arm in report.reference"),
+        ("{kind: augmentations}", "needs report.reference"),
+        ("{kind: collapse, paper: {a: byol_tau2}}", "unknown report.paper entry"),
+        (
+            "{kind: detailclip, reference: a, removes: {a: colour}}",
+            "removes entry .* 'colour'; valid choices: all, attention",
+        ),
+        ("{kind: multicrop, reference: a}", "reads no report.reference"),
+        ("{kind: methods, arms: [a]}", "unknown key under report"),
+    ],
+)
+def test_sweep_files_declare_a_known_kind_and_arms_that_exist(tmp_path, report, message):
+    """The report's declarations are checked when the sweep file is read: an arm renamed
+    without its report role fails there, instead of dropping a sentence from the report."""
     path = tmp_path / "s.yaml"
-    path.write_text("arms: {a: {method: simclr}}\nreport: speed\n")
-    with pytest.raises(UserError, match="unknown report kind"):
+    path.write_text(f"arms: {{a: {{method: simclr}}}}\nreport: {report}\n")
+    with pytest.raises(UserError, match=message):
         load_sweep(path)
+
+
+def test_readings_name_what_the_sweep_file_does_not_declare(tmp_path):
+    folder = sweep_dir(tmp_path, "detailclip", SWEEPS["detailclip"])
+    text = write_report(folder, tmp_path / "d.md").read_text()
+    assert "to remove: `attention`, `reconstruction`, `removal`." in text
+    # renamed arms, roles following them: the same sentences come out
+    runs = [(a.replace("no_distillation", "no_distil"), *rest) for a, *rest in SWEEPS["detailclip"]]
+    folder = sweep_dir(tmp_path / "renamed", "detailclip", runs)
+    info = yaml.safe_load((folder / "sweep.yaml").read_text())
+    info["report"]["removes"] = {"no_distil": "distillation", "clip": "all"}
+    (folder / "sweep.yaml").write_text(yaml.safe_dump(info))
+    renamed = write_report(folder, tmp_path / "r.md").read_text()
+    assert "is above `no_distil`'s" in renamed
+    methods = sweep_dir(tmp_path / "m", "methods", SWEEPS["methods"])
+    (methods / "sweep.yaml").unlink()  # --kind alone declares no reference arm
+    text = write_report(methods, tmp_path / "m.md", "methods").read_text()
+    assert "declares no reference arm" in text
 
 
 def test_study_report_has_every_question_and_names_missing_sweeps(tmp_path):

@@ -64,8 +64,9 @@ PATTERNS = ["plain", "striped", "checkered", "gradient", "speckled"]
 # P(object has its class's usual colour), else a uniformly random colour: colour alone
 # predicts the class above chance, far from perfectly.
 COLOUR_BIAS = 0.15
-# `shapes_hard`'s backgrounds are grey (dark or light, always contrasting with the object's luminance,
-# so the object survives grayscale) with a faint pattern of +-PATTERN_AMPLITUDE levels.
+# `shapes_hard`'s backgrounds are grey (dark or light, always contrasting with the
+# object's luminance, so the object survives grayscale) with a faint pattern of
+# +-PATTERN_AMPLITUDE levels.
 # Calibration runs showed why: strongly coloured or high-contrast patterned backgrounds
 # are a per-image signature that survives crops and colour jitter, and SimCLR/BYOL then
 # learn the background instead of the shape (kNN on shape fell below the random

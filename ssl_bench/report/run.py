@@ -119,9 +119,13 @@ def embedding(run_dir: Path) -> Embedding:
 
 
 def by_class(ax: plt.Axes, e: Embedding, title: str, legend: bool = True) -> None:
-    points = ax.scatter(e.xy[:, 0], e.xy[:, 1], c=e.labels, cmap="tab10", s=6)
+    n = len(e.classes)
+    ax.scatter(e.xy[:, 0], e.xy[:, 1], c=e.labels, cmap="tab10", vmin=0, vmax=n - 1, s=6)
     if legend:
-        ax.legend(points.legend_elements()[0], e.classes, fontsize=6, markerscale=0.8)
+        # One handle per class, even for a class absent from the plotted points.
+        colours = plt.get_cmap("tab10")([i / max(n - 1, 1) for i in range(n)])
+        handles = [plt.Line2D([], [], ls="", marker="o", color=c, ms=4) for c in colours]
+        ax.legend(handles, e.classes, fontsize=6, markerscale=0.8)
     ax.set_title(title, fontsize=9)
     ax.set(xlabel="PC1", ylabel="PC2")
 

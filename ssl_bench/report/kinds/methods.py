@@ -1,0 +1,94 @@
+"""Every method head to head at its own budget, with the baselines.
+
+The sweep file declares the reference arm (the untrained backbone) the reading compares
+every method with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from ssl_bench.registry import REPORTS
+from ssl_bench.report import paper, plots
+from ssl_bench.report.kinds import ReportSpec
+from ssl_bench.report.kinds._common import (
+    HEAD_REF,
+    HEAD_STD,
+    KNN,
+    LINEAR,
+    LOW10,
+    RANKME,
+    SEG,
+    ZEROSHOT,
+    figure,
+    label_of,
+    png,
+    ratio,
+    s,
+    table,
+)
+from ssl_bench.report.stats import by
+
+
+@REPORTS.register(
+    "methods",
+    "all methods head to head, with the baselines",
+    reference="the untrained backbone every method must beat",
+)
+def methods(df: pd.DataFrame, stem: Path, spec: ReportSpec) -> str:
+    key = label_of(df)
+    header = [key, "backbone", "epochs", "train s", "kNN top-1", "linear top-1"]
+    header += ["10%-label top-1", "seg mIoU", "zero-shot top-1", "RankMe backbone"]
+    header += ["head std / (1/sqrt(d))", "paper kNN (CIFAR-10, ResNet-18, 200 ep)"]
+    rows, names, knn, lin, stats = [], [], [], [], {}
+    for (name,), g in by(df, [key]).items():
+        k = s(g, KNN)
+        stats[name] = k
+        ref = paper.CIFAR10_KNN.get(str(g["method"].iloc[0]))
+        rows.append(
+            [
+                name,
+                str(g["backbone"].iloc[0]),
+                str(g["epochs"].iloc[0]),
+                s(g, "train_seconds").fmt(False, 0),
+                k.fmt(),
+                s(g, LINEAR).fmt(),
+                s(g, LOW10).fmt(),
+                s(g, SEG).fmt(),
+                s(g, ZEROSHOT).fmt(),
+                s(g, RANKME).fmt(False),
+                ratio(s(g, HEAD_STD), s(g, HEAD_REF)).fmt(False, 2),
+                f"{ref:.1f}" if ref else "-",
+            ]
+        )
+        names.append(name)
+        knn.append(k)
+        lin.append(s(g, LINEAR))
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(names) + 2), 3.4))
+    plots.bars(ax, names, {"kNN": knn, "linear": lin}, "top-1 (%) on the test split")
+    path = plots.save(fig, png(stem))
+    ref = spec.reference
+    if ref in stats:
+        above = [n for n, k in stats.items() if n != ref and k.beats(stats[ref]) == "above"]
+        rest = [n for n in stats if n not in above and n != ref]
+        reading = (
+            f"Clearly above the `{ref}` backbone in kNN: {', '.join(above) or 'none'}; "
+            f"not clearly above it: {', '.join(rest) or 'none'}."
+        )
+    else:
+        reading = (
+            "The sweep file declares no reference arm (report.reference), so no arm is "
+            "compared with an untrained backbone."
+        )
+    return "\n\n".join(
+        [
+            table(header, rows),
+            figure(path, "methods head to head"),
+            f"**Reading.** {reading} Rows differ in epochs because a step of one method "
+            "costs several of another's; `train s` is the budget each row actually had, and "
+            "a method's ranking here holds for that budget only. The paper column is another "
+            "dataset and scale (lightly's CIFAR-10 benchmark), shown for orientation only.",
+        ]
+    )
