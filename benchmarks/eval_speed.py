@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from sklearn.neighbors import KNeighborsClassifier
 
-from ssl_bench.config import resolve
 from ssl_bench.eval.knn import knn_scores
+from ssl_bench.layering import resolve
 from ssl_bench.runner import evaluate_existing, run
 from ssl_bench.runtime import versions
 

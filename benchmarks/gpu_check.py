@@ -24,9 +24,10 @@ import torch
 
 from ssl_bench import checkpoint
 from ssl_bench.backbones import build_backbone
-from ssl_bench.config import ModelConfig, resolve
+from ssl_bench.config import ModelConfig
 from ssl_bench.data.datasets import channel_stats, load_dataset
 from ssl_bench.data.views import ViewGenerator, resolve_views
+from ssl_bench.layering import resolve
 from ssl_bench.method import DataInfo, build_method
 from ssl_bench.runner import run
 from ssl_bench.runtime import versions

@@ -24,9 +24,9 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from tqdm import tqdm
 
-from ssl_bench.config import resolve
 from ssl_bench.data.datasets import channel_stats, load_dataset
 from ssl_bench.data.views import ViewGenerator
+from ssl_bench.layering import resolve
 from ssl_bench.method import DataInfo, build_method
 from ssl_bench.runfolder import RunFolder
 from ssl_bench.runtime import dist_info, seed_everything, select_device

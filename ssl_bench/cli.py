@@ -236,7 +236,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def resolve_config(args: argparse.Namespace):  # noqa: ANN201
-    from ssl_bench.config import load_yaml, resolve
+    from ssl_bench.layering import load_yaml, resolve
 
     flags: dict[str, dict[str, Any]] = {}
     for flag, (section, key) in FLAGS.items():

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from ssl_bench import checkpoint
-from ssl_bench.config import Config, diff
+from ssl_bench.config import Config
 from ssl_bench.data.datasets import channel_stats, load_dataset
 from ssl_bench.data.splits import DatasetSplits
 from ssl_bench.data.views import ViewGenerator
@@ -24,6 +24,7 @@ from ssl_bench.eval.evaluator import evaluate, summary_rows
 from ssl_bench.eval.features import FeatureCache, checkpoint_key
 from ssl_bench.eval.names import parse_only
 from ssl_bench.flops import flops_per_image, matmul_flops_per_s
+from ssl_bench.layering import diff
 from ssl_bench.method import DataInfo, Method, build_method
 from ssl_bench.runfolder import RunFolder
 from ssl_bench.runtime import (
@@ -306,7 +307,7 @@ class OpenRun:
 
 def open_run(target: Path, device_name: str | None = None) -> OpenRun:
     """Rebuild the method of a run folder's last checkpoint (or a checkpoint file)."""
-    from ssl_bench.config import resolve
+    from ssl_bench.layering import resolve
 
     folder, ckpt = _locate(Path(target))
     state = checkpoint.load(ckpt)

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ssl_bench.config import Config, load_yaml, resolve
+from ssl_bench.config import Config
 from ssl_bench.errors import UserError, unknown
+from ssl_bench.layering import load_yaml, resolve
 from ssl_bench.report import kinds
 
 SWEEP_KEYS = ("base", "grid", "arms", "seeds", "report")

@@ -179,10 +179,10 @@ def evaluate_weights(
     import time
     from datetime import datetime
 
-    from ssl_bench.config import resolve
     from ssl_bench.data.datasets import channel_stats, load_dataset
     from ssl_bench.data.views import ViewGenerator
     from ssl_bench.eval.names import parse_only
+    from ssl_bench.layering import resolve
     from ssl_bench.method import DataInfo, build_method
     from ssl_bench.runfolder import RunFolder
     from ssl_bench.runner import evaluate_run, make_summary

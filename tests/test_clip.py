@@ -5,8 +5,8 @@ import torch
 from helpers import views_for
 from ssl_bench.methods.detailclip import patchify, reconstruction_loss
 
-from ssl_bench.config import resolve
 from ssl_bench.eval.zeroshot import encode_texts, retrieval, zero_shot
+from ssl_bench.layering import resolve
 from ssl_bench.method import DataInfo, build_method
 from ssl_bench.text import Tokenizer
 from ssl_bench.token_removal import (

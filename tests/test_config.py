@@ -4,8 +4,9 @@ import sys
 
 import pytest
 
-from ssl_bench.config import MethodConfig, diff, load_yaml, resolve
+from ssl_bench.config import MethodConfig
 from ssl_bench.errors import UserError
+from ssl_bench.layering import diff, load_yaml, resolve
 
 
 def build(method: str = "simclr", **kw):
@@ -73,7 +74,7 @@ def test_resolving_a_config_loads_no_evaluator_or_heavy_library():
     """Config sits below the evaluators (issue 17): resolving one, as --print-config does,
     must not import faiss, scikit-learn or the evaluator."""
     code = (
-        "import sys; from ssl_bench.config import resolve; resolve('byol'); resolve('dino', "
+        "import sys; from ssl_bench.layering import resolve; resolve('byol'); resolve('dino', "
         "set_items=['data.name=digits']); "
         "print(sorted(m for m in ('faiss', 'sklearn', 'ssl_bench.eval.evaluator') "
         "if m in sys.modules))"

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from helpers import views_for
 
-from ssl_bench.config import resolve
+from ssl_bench.layering import resolve
 from ssl_bench.method import DataInfo, build_method
 from ssl_bench.optim import apply_schedule, build_optimizer
 

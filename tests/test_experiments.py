@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ssl_bench.config import load_yaml, resolve
+from ssl_bench.layering import load_yaml, resolve
 from ssl_bench.sweep import SWEEP_KEYS, plan
 
 ALL = sorted((Path(__file__).parent.parent / "experiments").glob("*.yaml"))

@@ -4,7 +4,7 @@ import torch
 from helpers import views_for
 from ssl_bench.methods.logo import info_nce
 
-from ssl_bench.config import resolve
+from ssl_bench.layering import resolve
 from ssl_bench.method import DataInfo, build_method
 from ssl_bench.optim import build_optimizer
 
