@@ -256,14 +256,17 @@ def resolve_config(args: argparse.Namespace):  # noqa: ANN201
 def cmd_run(args: argparse.Namespace) -> int:
     import yaml
 
+    from ssl_bench.distributed import process_group
     from ssl_bench.runner import format_summary, run
 
     cfg = resolve_config(args)
     if args.print_config:
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
         return 0
-    summary = run(cfg, args.out, resume=args.resume)
-    print(format_summary(summary))
+    with process_group(cfg.train.device):  # a no-op unless launched by torchrun
+        summary = run(cfg, args.out, resume=args.resume)
+    if summary:  # under torchrun only rank 0 has one
+        print(format_summary(summary))
     return 0
 
 

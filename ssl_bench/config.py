@@ -174,6 +174,9 @@ class TrainConfig:
     progress: bool = True  # tqdm progress bar
     tensorboard: bool = False  # mirror metrics.jsonl to RUN/tensorboard/ (extra [tb])
     threads: int = 0  # CPU threads for torch; 0 = torch's default
+    # Under torchrun on CUDA: BatchNorm statistics over the global batch (SyncBatchNorm).
+    # On CPU (gloo) BatchNorm stays per rank, each normalising its B / world_size share.
+    sync_bn: bool = True
 
     def validate(self) -> None:
         _check(self.epochs > 0, f"train.epochs must be > 0, got {self.epochs}")

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ssl_bench import checkpoint
+from ssl_bench import checkpoint, distributed
 from ssl_bench.config import Config
 from ssl_bench.data.datasets import channel_stats, load_dataset
 from ssl_bench.data.splits import DatasetSplits
@@ -68,7 +68,13 @@ def check_batch(cfg: Config, data: DatasetSplits) -> None:
     bs = cfg.train.batch_size
     if bs > n:
         raise UserError(f"train.batch_size {bs} is larger than the training set ({n} images)")
-    micro = bs // dist_info().world_size // cfg.train.accum_steps
+    world = dist_info().world_size
+    if bs % (world * cfg.train.accum_steps):
+        raise UserError(
+            f"train.batch_size {bs} is the global batch; it must be divisible by the world "
+            f"size ({world} processes) x train.accum_steps ({cfg.train.accum_steps})"
+        )
+    micro = bs // world // cfg.train.accum_steps
     if micro < 2:
         raise UserError(
             f"train.batch_size {bs} leaves {micro} image per rank and accumulation "
@@ -116,7 +122,10 @@ def evaluate_run(
 def run(cfg: Config, out: Path | None = None, resume: bool = False) -> dict[str, Any]:
     """Train and evaluate one configuration; return the summary written to summary.json."""
     dist = dist_info()
-    out = Path(out) if out is not None else default_out(cfg.method.name)
+    # Every rank uses rank 0's folder name (the default one holds a timestamp).
+    out = Path(
+        distributed.broadcast(str(out) if out is not None else str(default_out(cfg.method.name)))
+    )
     folder = RunFolder(out, is_main=dist.is_main)
     if resume:
         if not folder.checkpoint_path.is_file():
@@ -135,6 +144,7 @@ def run(cfg: Config, out: Path | None = None, resume: bool = False) -> dict[str,
     seed_everything(cfg.train.seed)
     info = DataInfo.of(data, cfg.data.use_unlabeled)
     method = build_method(cfg, info).to(device)  # a method may reject its settings here
+    distributed.barrier()  # every rank has checked its input before rank 0 writes
     folder.prepare()  # only now: bad input above leaves no folder behind
     folder.write_config(cfg.to_dict())
     if cfg.train.tensorboard:
@@ -165,6 +175,8 @@ def run(cfg: Config, out: Path | None = None, resume: bool = False) -> dict[str,
             progress = trainer.progress
     finally:
         folder.close()
+    if not dist.is_main:  # rank 0 evaluates and writes the summary; the others are done
+        return {}
 
     epochs = cfg.train.epochs if method.trainable else 0
     summary = make_summary(cfg, epochs, progress, device, out)
@@ -191,6 +203,8 @@ def make_summary(
         "dataset": cfg.data.name,
         "backbone": cfg.model.backbone,
         "batch_size": cfg.train.batch_size,
+        "world_size": dist_info().world_size,
+        "batch_size_per_rank": cfg.train.batch_size // dist_info().world_size,
         "epochs": epochs,
         "seed": cfg.train.seed,
         "images_seen": progress.images_seen,

@@ -25,12 +25,13 @@ from ssl_bench.errors import UserError
 def select_device(name: str) -> torch.device:
     """``auto`` -> cuda if available, else mps, else cpu; an unavailable device is an error."""
     if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device '{name}' requested but CUDA is not available; use --device cpu")
+    if device.type == "cuda" and device.index is None:
+        # The current device: cuda:LOCAL_RANK under torchrun (ssl_bench.distributed).
+        device = torch.device("cuda", torch.cuda.current_device())
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise UserError(f"device '{name}' requested but MPS is not available; use --device cpu")
     return device

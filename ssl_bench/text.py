@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ssl_bench import distributed
 from ssl_bench.config import Config
 from ssl_bench.method import DataInfo, Method
 
@@ -97,10 +98,17 @@ class TextTower(nn.Module):
 
 
 def clip_loss(img: Tensor, txt: Tensor, logit_scale: Tensor) -> Tensor:
-    """Symmetric InfoNCE over a batch of matched pairs; img, txt (B, E) l2-normalised."""
-    logits = logit_scale * img @ txt.T  # (B, B): row i's positive is column i
-    target = torch.arange(len(img), device=img.device)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    """Symmetric InfoNCE over a batch of matched pairs; img, txt (B, E) l2-normalised.
+
+    Under torchrun each rank's rows are scored against the pairs of every rank (the
+    global batch, gathered with gradients), so the loss is the one-process loss of the
+    global batch, split by rows over the ranks.
+    """
+    img_all, txt_all = distributed.gather(img), distributed.gather(txt)  # (W*B, E)
+    target = torch.arange(len(img), device=img.device) + distributed.rank_offset(len(img))
+    per_image = logit_scale * img @ txt_all.T  # (B, W*B): row i's positive is target[i]
+    per_text = logit_scale * txt @ img_all.T
+    return (F.cross_entropy(per_image, target) + F.cross_entropy(per_text, target)) / 2
 
 
 class ImageTextMethod(Method):

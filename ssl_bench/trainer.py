@@ -12,11 +12,11 @@ import torch
 from torch.profiler import record_function
 from tqdm import tqdm
 
-from ssl_bench import checkpoint
+from ssl_bench import checkpoint, distributed
 from ssl_bench.config import Config
 from ssl_bench.data.sampler import epoch_batches, steps_per_epoch
 from ssl_bench.data.splits import DatasetSplits
-from ssl_bench.data.views import ViewGenerator, resolve_views
+from ssl_bench.data.views import Draws, ViewGenerator, resolve_views
 from ssl_bench.eval.collapse import embedding_std, rankme
 from ssl_bench.eval.features import extract_features
 from ssl_bench.eval.knn import knn_eval
@@ -36,6 +36,11 @@ class Diverged(Exception):
             f"lower --lr"
         )
         self.step, self.epoch, self.checkpoint_epoch = step, epoch, checkpoint_epoch
+
+
+def step_seed(seed: int, step: int) -> int:
+    """The augmentation generator's seed at ``step`` of a run with ``seed``."""
+    return (seed * 1_000_003 + step) * 7919 + 17
 
 
 @dataclass
@@ -72,9 +77,14 @@ class Trainer:
         self.micro_batch = t.batch_size // dist.world_size // t.accum_steps
         self.lr = peak_lr(cfg.optim, t.batch_size)
         self.optimizer = build_optimizer(method, cfg.optim, self.lr)
-        # Augmentation randomness has its own generator on the training device; its state
-        # goes into the checkpoint so a resumed run draws the same views.
-        self.generator = torch.Generator(device=device).manual_seed(t.seed + 7919 * dist.rank)
+        # The method's step as the module a step calls: DDP-wrapped under torchrun.
+        self.step_module = distributed.wrap(method, device, t.sync_bn)
+        # Augmentation randomness has its own generator on the training device, seeded
+        # from (seed, step) at every step: a resumed run, and any world size, draws the
+        # same views for the same global batch (data/views.py, Draws).
+        self.generator = torch.Generator(device=device)
+        # This rank's rows of every global batch (data/sampler.py: rank::world_size).
+        self.rows = torch.arange(dist.rank, t.batch_size, dist.world_size)
         self.progress = Progress()
 
     # ---------------------------------------------------------------- checkpoints
@@ -86,7 +96,6 @@ class Trainer:
             "config": self.cfg.to_dict(),
             "model": self.method.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.get_state(),
             "rng": rng_state(),
             "progress": asdict(self.progress),
         }
@@ -94,7 +103,6 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.method.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
         set_rng_state(state["rng"])
         self.progress = Progress(**state["progress"])
 
@@ -115,7 +123,7 @@ class Trainer:
             disable=not (t.progress and self.dist.is_main),
         )
         try:
-            if t.knn_monitor and self.progress.step == 0:  # the initialisation, for reference
+            if self.monitoring and self.progress.step == 0:  # the initialisation, for reference
                 self.run.log({"epoch": 0, "step": 0, **self.monitor()})
             for epoch in range(self.progress.epoch, t.epochs):
                 self._epoch(epoch, bar)
@@ -138,14 +146,21 @@ class Trainer:
             lr = apply_schedule(
                 opt, self.cfg.optim, step, self.total_steps, self.warmup_steps, self.lr
             )
+            self.generator.manual_seed(step_seed(t.seed, step))
+            start = self.generator.get_state()
+            micros = index.to(self.device).split(self.micro_batch)
             # record_function: named spans for benchmarks/profile_step.py (no-ops otherwise)
-            for micro in index.to(self.device).split(self.micro_batch):
+            for k, (micro, rows) in enumerate(zip(micros, self.rows.split(self.micro_batch))):
                 with record_function("step/views"):
-                    views = self.views(self.images[micro], self.specs, self.generator)
-                with record_function("step/forward"), autocast(self.device, t.precision):
-                    out = method.training_step(views, self.targets[micro], step, self.total_steps)
-                with record_function("step/backward"):
-                    (out["loss"] / t.accum_steps).backward()
+                    self.generator.set_state(start)  # each micro-step keeps its own rows
+                    draws = Draws(self.generator, rows, t.batch_size)
+                    views = self.views(self.images[micro], self.specs, draws)
+                last_micro = k + 1 == len(micros)
+                with distributed.no_sync(self.step_module, skip=not last_micro):
+                    with record_function("step/forward"), autocast(self.device, t.precision):
+                        out = self.step_module(views, self.targets[micro], step, self.total_steps)
+                    with record_function("step/backward"):
+                        (out["loss"] / t.accum_steps).backward()
                 bad |= ~torch.isfinite(out["loss"].detach())
                 for key, value in out.items():
                     sums[key] = sums.get(key, 0) + value.detach().float() / t.accum_steps
@@ -161,7 +176,7 @@ class Trainer:
             bar.update(1)
 
             if (step + 1) % t.log_every == 0 or i + 1 == self.steps_per_epoch:
-                if bool(bad):
+                if distributed.any_rank(bad):  # every rank stops at the same step
                     raise Diverged(step, epoch, self.progress.epoch)
                 elapsed = time.perf_counter() - window_start
                 record = {k: (v / logged_steps).item() for k, v in sums.items()}
@@ -181,7 +196,12 @@ class Trainer:
                 sums, logged_steps, window_images = {}, 0, 0
                 window_start = time.perf_counter()
             last = i + 1 == self.steps_per_epoch  # the epoch-end record monitors anyway
-            if t.monitor_every and (step + 1) % t.monitor_every == 0 and not last:
+            if (
+                self.monitoring
+                and t.monitor_every
+                and (step + 1) % t.monitor_every == 0
+                and not last
+            ):
                 paused = time.perf_counter()
                 self.run.log({"epoch": epoch + 1, "step": step + 1, **self.monitor()})
                 paused = time.perf_counter() - paused  # kept out of images/s and train time
@@ -195,7 +215,7 @@ class Trainer:
             "step": self.progress.step,
             "train_seconds": self.progress.train_seconds,
         }
-        if t.knn_monitor:
+        if self.monitoring:
             record.update(self.monitor())
             shown = {"knn_val": f"{record['knn_val_top1']:.3f}"}
             if "head_std" in record:  # collapse shows here as it happens
@@ -204,6 +224,11 @@ class Trainer:
             bar.set_postfix(epoch=f"{epoch + 1}/{t.epochs}", **shown)
         self.run.log(record)
         self.save()
+
+    @property
+    def monitoring(self) -> bool:
+        """The kNN/collapse monitor runs on rank 0 only (the others train on)."""
+        return self.cfg.train.knn_monitor and self.dist.is_main
 
     def monitor(self) -> dict[str, float]:
         """Cheap per-epoch health checks on the val split: kNN top-1 (a subset of train as

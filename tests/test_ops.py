@@ -7,6 +7,11 @@ import torchvision.transforms.v2.functional as TF
 from ssl_bench.data import ops
 
 
+def boxes_of(n, height, width, scale, ratio, g):
+    u = torch.rand(n, 2, 10, generator=g), torch.rand(n, 2, generator=g)
+    return ops.sample_crop_boxes(n, height, width, scale, ratio, *u)
+
+
 @pytest.fixture
 def batch():
     g = torch.Generator().manual_seed(0)
@@ -15,7 +20,7 @@ def batch():
 
 def test_resized_crop_matches_torchvision(batch):
     g = torch.Generator().manual_seed(1)
-    boxes = ops.sample_crop_boxes(6, 20, 24, (0.08, 1.0), (3 / 4, 4 / 3), g, torch.device("cpu"))
+    boxes = boxes_of(6, 20, 24, (0.08, 1.0), (3 / 4, 4 / 3), g)
     boxes[0] = torch.tensor([0, 0, 20, 24])  # whole image
     boxes[1] = torch.tensor([3, 5, 4, 3])  # tiny crop: strong upsampling
     for size in (16, 32):
@@ -30,7 +35,7 @@ def test_resized_crop_matches_torchvision(batch):
 
 def test_crop_boxes_follow_the_scale_and_ratio_ranges():
     g = torch.Generator().manual_seed(2)
-    boxes = ops.sample_crop_boxes(2000, 32, 32, (0.2, 0.6), (3 / 4, 4 / 3), g, torch.device("cpu"))
+    boxes = boxes_of(2000, 32, 32, (0.2, 0.6), (3 / 4, 4 / 3), g)
     top, left, h, w = boxes.T
     assert (top >= 0).all() and (left >= 0).all()
     assert (top + h <= 32).all() and (left + w <= 32).all()
@@ -42,7 +47,7 @@ def test_crop_boxes_follow_the_scale_and_ratio_ranges():
 def test_crop_fallback_is_central():
     g = torch.Generator().manual_seed(0)
     # No draw can fit an area 4x the image: every sample falls back to the centre crop.
-    boxes = ops.sample_crop_boxes(4, 10, 20, (4.0, 5.0), (1.0, 1.0), g, torch.device("cpu"))
+    boxes = boxes_of(4, 10, 20, (4.0, 5.0), (1.0, 1.0), g)
     assert boxes.tolist() == [[0, 5, 10, 10]] * 4
 
 

@@ -27,18 +27,18 @@ def sample_crop_boxes(
     width: int,
     scale: tuple[float, float],
     ratio: tuple[float, float],
-    generator: torch.Generator,
-    device: torch.device,
-    tries: int = 10,
+    tries_u: Tensor,
+    pos_u: Tensor,
 ) -> Tensor:
-    """torchvision's RandomResizedCrop box sampling, for ``n`` samples at once.
+    """torchvision's RandomResizedCrop box sampling, for ``n`` samples at once, from
+    uniform numbers drawn by the caller: ``tries_u`` (n, 2, tries), ``pos_u`` (n, 2).
 
     Returns ``(n, 4)`` int64 boxes ``(top, left, h, w)``. Like torchvision, each sample
     draws up to ``tries`` (area, log-aspect) pairs and keeps the first that fits; a sample
     with no fitting draw falls back to the central crop clipped to ``ratio``.
     """
     area = height * width
-    u = torch.rand(2, n, tries, generator=generator, device=device)
+    u = tries_u.transpose(0, 1)  # (2, n, tries)
     target = area * (scale[0] + (scale[1] - scale[0]) * u[0])
     log_r = math.log(ratio[0]) + (math.log(ratio[1]) - math.log(ratio[0])) * u[1]
     aspect = torch.exp(log_r)
@@ -60,7 +60,7 @@ def sample_crop_boxes(
         fw, fh = width, height
     w = torch.where(found, w, torch.full_like(w, fw)).long()
     h = torch.where(found, h, torch.full_like(h, fh)).long()
-    pos = torch.rand(2, n, generator=generator, device=device)
+    pos = pos_u.T  # (2, n)
     top = torch.floor(pos[0] * (height - h + 1)).long().clamp(max=height - h)
     left = torch.floor(pos[1] * (width - w + 1)).long().clamp(max=width - w)
     top = torch.where(found, top, (height - h) // 2)

@@ -6,6 +6,12 @@ that turning a transform off in the config turns it off in every view of every m
 :class:`ViewGenerator` turns a uint8 batch into float views: all views that share a spec
 (two SimCLR views, six DINO local crops) are made in one batched pass, with every random
 parameter drawn per sample from the trainer's generator, and no per-sample Python loop.
+
+A sample's random numbers depend on its position in the global batch, not on which
+process or accumulation micro-step makes it (:class:`Draws`): the trainer seeds the
+generator from (seed, step), and each call draws for the whole global batch and keeps its
+own rows, so two ranks with half a batch each make the views one process makes for the
+whole batch.
 """
 
 from __future__ import annotations
@@ -86,6 +92,33 @@ def resolve_views(specs: Sequence[ViewSpec], aug: AugConfig, image_size: int) ->
     return out
 
 
+class Draws:
+    """Uniform random numbers for a batch that is ``rows`` of a global batch of ``total``
+    samples: every call draws (total, ...) and keeps ``rows``, so what a sample gets is a
+    function of the generator's state and its position only. ``rows`` None: the batch is
+    the whole batch (numbers drawn for it alone)."""
+
+    def __init__(
+        self, generator: torch.Generator, rows: Tensor | None = None, total: int = 0
+    ) -> None:
+        self.generator, self.rows, self.total = generator, rows, total
+
+    def rand(self, n: int, *shape: int, device: torch.device) -> Tensor:  # (n, *shape)
+        if self.rows is None:
+            return torch.rand(n, *shape, generator=self.generator, device=device)
+        assert len(self.rows) == n, "one row position per sample"
+        drawn = torch.rand(self.total, *shape, generator=self.generator, device=device)
+        return drawn[self.rows.to(device)]
+
+    def copies(self, k: int, n: int) -> Draws:
+        """The draws of ``k`` stacked copies of this batch (n samples each), as when the
+        views that share a spec are made in one pass."""
+        if self.rows is None:
+            return self
+        rows = torch.cat([c * self.total + self.rows for c in range(k)])
+        return Draws(self.generator, rows, k * self.total)
+
+
 class ViewGenerator:
     """Makes normalised float views from uint8 batches, on the batch's device."""
 
@@ -94,34 +127,44 @@ class ViewGenerator:
         self.std = torch.tensor(std, dtype=torch.float32)
 
     def __call__(
-        self, images: Tensor, specs: Sequence[ViewSpec], generator: torch.Generator
+        self,
+        images: Tensor,
+        specs: Sequence[ViewSpec],
+        generator: torch.Generator | Draws,
     ) -> list[Tensor]:
-        """``images`` (B, 3, H, W) uint8 -> one (B, 3, s, s) float view per spec, in order."""
+        """``images`` (B, 3, H, W) uint8 -> one (B, 3, s, s) float view per spec, in order.
+        ``generator``: a plain generator (numbers drawn for this batch) or the
+        :class:`Draws` of this batch's rows in a global batch."""
+        draws = generator if isinstance(generator, Draws) else Draws(generator)
         views: list[Tensor | None] = [None] * len(specs)
         for spec in dict.fromkeys(specs):  # unique specs, first-seen order
             slots = [i for i, s in enumerate(specs) if s == spec]
             batch = images.repeat(len(slots), 1, 1, 1)  # one pass for every copy of this spec
-            for slot, view in zip(slots, self.make(batch, spec, generator).chunk(len(slots))):
+            made = self.make(batch, spec, draws.copies(len(slots), len(images)))
+            for slot, view in zip(slots, made.chunk(len(slots))):
                 views[slot] = view
         return views  # type: ignore[return-value]
 
-    def make(self, images: Tensor, spec: ViewSpec, generator: torch.Generator) -> Tensor:
+    def make(self, images: Tensor, spec: ViewSpec, draws: Draws) -> Tensor:
         """One view per image of ``images`` under ``spec`` (already resolved)."""
         n, _, height, width = images.shape
         dev = images.device
         assert spec.size is not None and spec.crop_scale is not None, "resolve_views first"
 
+        def rand(*shape: int) -> Tensor:  # (n, *shape)
+            return draws.rand(n, *shape, device=dev)
+
         def coin(p: float) -> Tensor:
-            return torch.rand(n, generator=generator, device=dev) < p
+            return rand() < p
 
         boxes = ops.sample_crop_boxes(
-            n, height, width, spec.crop_scale, spec.crop_ratio, generator, dev
+            n, height, width, spec.crop_scale, spec.crop_ratio, rand(2, 10), rand(2)
         )
         x = ops.resized_crop(images, boxes, spec.size)  # (n, 3, s, s) float in [0, 1]
         if spec.flip_p > 0:
             x = ops.hflip(x, coin(spec.flip_p))
         if spec.jitter_p > 0:
-            u = torch.rand(n, 4, generator=generator, device=dev)
+            u = rand(4)
             lo = torch.tensor(
                 [
                     max(0.0, 1 - spec.brightness),
@@ -135,13 +178,13 @@ class ViewGenerator:
                 [1 + spec.brightness, 1 + spec.contrast, 1 + spec.saturation, spec.hue], device=dev
             )
             factors = lo + (hi - lo) * u
-            order = torch.rand(n, 4, generator=generator, device=dev).argsort(dim=1)
+            order = rand(4).argsort(dim=1)
             x = ops.color_jitter(x, factors, order, coin(spec.jitter_p))
         if spec.gray_p > 0:
             x = ops.grayscale(x, coin(spec.gray_p))
         if spec.blur_p > 0:
             lo_s, hi_s = spec.blur_sigma
-            sigma = lo_s + (hi_s - lo_s) * torch.rand(n, generator=generator, device=dev)
+            sigma = lo_s + (hi_s - lo_s) * rand()
             x = ops.gaussian_blur(x, sigma, spec.blur_kernel, coin(spec.blur_p))
         if spec.solarize_p > 0:
             x = ops.solarize(x, coin(spec.solarize_p))
