@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
         "method.global_scale/local_scale for dino and logo, method.crop_scale for clip); "
         "aug.* sets the strengths and switches a transform off in every view. An aug.* key "
         "that a method's own setting replaces is an error.",
+        epilog="Several processes (one GPU each, or CPU processes with gloo): "
+        "torchrun --standalone --nproc_per_node=N -m ssl_bench run METHOD ... "
+        "(several nodes: --nnodes=K --rdzv-backend=c10d --rdzv-endpoint=HOST:PORT). "
+        "--batch-size is the global batch, split evenly over the processes; only rank 0 "
+        "writes the run folder and evaluates.",
     )
     r.add_argument("method", help="method or baseline name (see `ssl-bench list`)")
     r.add_argument("--config", metavar="FILE", help="YAML file with config sections")

@@ -129,8 +129,8 @@ def wrap(method: nn.Module, device: torch.device, sync_bn: bool) -> nn.Module:
     wrapper of it under torchrun. Frozen parameters (EMA teachers) are not reduced.
     ``sync_bn``: BatchNorm statistics over the global batch (CUDA only)."""
     step = StepModule(method)
-    if not active():
-        return step
+    if not active() or not any(p.requires_grad for p in method.parameters()):
+        return step  # one process, or nothing to train (random, pixels)
     if sync_bn and device.type == "cuda":
         nn.SyncBatchNorm.convert_sync_batchnorm(step)
     return nn.parallel.DistributedDataParallel(

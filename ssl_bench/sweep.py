@@ -7,6 +7,7 @@ A sweep file is YAML with these keys::
     arms:    {no_blur: {aug.blur: false}}  # named overrides, each crossed with the grid
     seeds:   [0, 1, 2]
     report:  batch_size                    # optional: the report section it feeds
+    nproc:   2                             # optional: each run on 2 processes (torchrun)
 
 ``method`` (the method's name) may sit in ``base``, the grid or an arm. Every run gets a
 folder named from its arm, its grid values and its seed. ``plan`` resolves each run's
@@ -26,7 +27,7 @@ from ssl_bench.errors import UserError, unknown
 from ssl_bench.layering import load_yaml, resolve
 from ssl_bench.report import kinds
 
-SWEEP_KEYS = ("base", "grid", "arms", "seeds", "report")
+SWEEP_KEYS = ("base", "grid", "arms", "seeds", "report", "nproc")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,10 @@ class RunSpec:
     seed: int
     overrides: dict[str, Any] = field(default_factory=dict)  # dotted key -> value
     config: Config | None = field(default=None, compare=False, repr=False)
+    # What a torchrun launch of the run needs: its config-file layer and --set items.
+    values: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    set_items: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    nproc: int = 1  # processes per run (torchrun) when > 1
 
 
 def _nest(dotted: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -80,6 +85,9 @@ def load_sweep(path: str | Path) -> dict[str, Any]:
         raise UserError(f"{path}: seeds must be a non-empty list of integers")
     if not grid and not arms:
         raise UserError(f"{path}: the sweep is empty: give a grid, arms, or both")
+    nproc = data.get("nproc", 1)
+    if not isinstance(nproc, int) or isinstance(nproc, bool) or nproc < 1:
+        raise UserError(f"{path}: nproc must be an integer >= 1 (processes per run), got {nproc}")
     # The report's kind and the roles of the arms it reads, checked now, not at report time.
     report = kinds.parse(data.get("report"), [str(a) for a in arms], f"sweep file {path}")
     return {
@@ -88,6 +96,7 @@ def load_sweep(path: str | Path) -> dict[str, Any]:
         "arms": arms,
         "seeds": seeds,
         "report": report,
+        "nproc": nproc,
     }
 
 
@@ -115,7 +124,18 @@ def plan(path: str | Path, set_items: list[str] | None = None) -> list[RunSpec]:
                     cfg = resolve(str(method), file_values=values, set_items=set_items)
                 except UserError as err:
                     raise UserError(f"{path}, run {name}: {err}") from None
-                runs.append(RunSpec(name, str(method), seed, overrides, cfg))
+                runs.append(
+                    RunSpec(
+                        name,
+                        str(method),
+                        seed,
+                        overrides,
+                        cfg,
+                        values,
+                        tuple(set_items or ()),
+                        sweep["nproc"],
+                    )
+                )
     return runs
 
 
@@ -146,6 +166,8 @@ def _run_one(spec: RunSpec, folder: Path, threads: int) -> Outcome:
     from ssl_bench.runner import run
 
     resume = _state(folder) == "interrupted"
+    if spec.nproc > 1:
+        return _launch(spec, folder, resume)
     cfg = spec.config
     assert cfg is not None
     if threads:
@@ -163,6 +185,33 @@ def _run_one(spec: RunSpec, folder: Path, threads: int) -> Outcome:
             spec.name, "failed", time.perf_counter() - start, f"{type(err).__name__}: {first}"
         )
     return Outcome(spec.name, "resumed" if resume else "done", time.perf_counter() - start)
+
+
+def _launch(spec: RunSpec, folder: Path, resume: bool) -> Outcome:
+    """One run on ``spec.nproc`` processes: ``torchrun --standalone`` of ``ssl-bench run``
+    with the run's layers (a config file beside the run folder, its --set items)."""
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    layer = folder.parent / f".{spec.name}.yaml"
+    layer.write_text(yaml.safe_dump(spec.values, sort_keys=False))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    cmd += [f"--nproc_per_node={spec.nproc}", "-m", "ssl_bench", "run", spec.method]
+    cmd += ["--config", str(layer), "--out", str(folder), "--no-progress"]
+    cmd += [arg for item in spec.set_items for arg in ("--set", item)]
+    cmd += ["--resume"] if resume else []
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
+        last = (errors or done.stderr.splitlines() or ["no output"])[-1]
+        return Outcome(spec.name, "failed", seconds, f"torchrun exit {done.returncode}: {last}")
+    return Outcome(spec.name, "resumed" if resume else "done", seconds)
 
 
 def record_sweep(path: str | Path, out: Path, set_items: list[str] | None) -> None:
@@ -196,6 +245,11 @@ def run_sweep(
     from multiprocessing import get_context
 
     runs = plan(path, set_items)
+    if jobs > 1 and any(r.nproc > 1 for r in runs):
+        raise UserError(
+            f"{path} asks for nproc > 1 (each run on several processes); run it with "
+            f"--jobs 1, or drop nproc to run several one-process runs at once"
+        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     # The sweep file travels with its results: `ssl-bench report` reads its kind and

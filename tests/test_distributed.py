@@ -5,6 +5,7 @@ on the same global batch (a method without BatchNorm, an EMA method with a centr
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -75,13 +76,12 @@ def _loss_ranks(rank: int, tmp_path: Path) -> None:
         # The global loss is the mean of the ranks' losses; each rank's leaf gets the
         # gradient of their sum through the gather's backward.
         out[name] = (mean / WORLD, a.grad / WORLD, b.grad / WORLD)
-    torch.save(out, tmp_path / f"rank{rank}.pt")
+    torch.save(out, tmp_path / f"losses-rank{rank}.pt")
 
 
-def test_gathered_ntxent_and_clip_losses_equal_the_one_process_loss(tmp_path):
-    spawn(_loss_ranks, tmp_path)
+def test_gathered_ntxent_and_clip_losses_equal_the_one_process_loss(ranks_dir):
     a_all, b_all = (t.clone().requires_grad_() for t in _global_batch())
-    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD)]
+    ranks = [torch.load(ranks_dir / f"losses-rank{r}.pt") for r in range(WORLD)]
     for name in ("ntxent", "clip"):
         a_all.grad = b_all.grad = None
         loss = _losses(a_all, b_all)[name]
@@ -119,27 +119,56 @@ def _config(method: str, *extra: str):  # noqa: ANN202
     return resolve_config(_parser().parse_args(["run", method, *args]))
 
 
-def _train_ranks(rank: int, tmp_path: Path, method: str, stop_after: int | None) -> None:
+def _interrupted_then_resumed(method: str, out: Path) -> None:
+    """Killed after its first epoch's checkpoint (in this process), then resumed."""
     from ssl_bench.runner import run
     from ssl_bench.trainer import Trainer
 
-    if stop_after is not None:  # the run is killed after its first checkpoint
-        original = Trainer._epoch
+    original = Trainer._epoch
 
-        def stop(self, epoch, bar):  # noqa: ANN001, ANN202
-            if epoch == stop_after:
-                raise KeyboardInterrupt
-            original(self, epoch, bar)
+    def stop(self, epoch, bar):  # noqa: ANN001, ANN202
+        if epoch == 1:
+            raise KeyboardInterrupt
+        original(self, epoch, bar)
 
-        Trainer._epoch = stop  # this process only
-        try:
-            run(_config(method, "--epochs", "2"), tmp_path / "resumed")
-        except KeyboardInterrupt:
-            pass
+    Trainer._epoch = stop
+    try:
+        run(_config(method, "--epochs", "2"), out)
+    except KeyboardInterrupt:
+        pass
+    finally:
         Trainer._epoch = original
-        run(_config(method, "--epochs", "2"), tmp_path / "resumed", resume=True)
-        return
-    run(_config(method), tmp_path / "ddp")
+    run(_config(method, "--epochs", "2"), out, resume=True)
+
+
+def _all_on_two_ranks(rank: int, tmp_path: Path) -> None:
+    """Everything the tests below compare, in one group of processes (each spawn costs
+    two interpreter starts on a 2-core CI machine)."""
+    from ssl_bench.runner import run
+    from ssl_bench.trainer import Trainer
+
+    _loss_ranks(rank, tmp_path)
+    fit = Trainer.fit
+
+    def fit_and_keep_centre(self):  # noqa: ANN001, ANN202  (each rank's own DINO centre)
+        progress = fit(self)
+        if hasattr(self.method, "criterion"):
+            torch.save(self.method.criterion.center, tmp_path / f"centre-rank{rank}.pt")
+        return progress
+
+    Trainer.fit = fit_and_keep_centre
+    for method in EQUIVALENT:
+        run(_config(method), tmp_path / f"ddp-{method}")
+    Trainer.fit = fit
+    _interrupted_then_resumed("clip", tmp_path / "resumed")
+    run(_config("clip", "--epochs", "2"), tmp_path / "straight")
+
+
+@pytest.fixture(scope="module")
+def ranks_dir(tmp_path_factory) -> Path:  # noqa: ANN001
+    folder = tmp_path_factory.mktemp("ranks")
+    spawn(_all_on_two_ranks, folder)
+    return folder
 
 
 def _params(path: Path) -> dict[str, torch.Tensor]:
@@ -148,13 +177,12 @@ def _params(path: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("method", list(EQUIVALENT))
-def test_two_ranks_train_like_one_process_on_the_same_global_batch(tmp_path, method):
+def test_two_ranks_train_like_one_process_on_the_same_global_batch(ranks_dir, tmp_path, method):
     from ssl_bench.runner import run
 
-    spawn(_train_ranks, tmp_path, method, None)
     run(_config(method), tmp_path / "single")
     ddp, single = (
-        _params(tmp_path / "ddp/checkpoints/last.pt"),
+        _params(ranks_dir / f"ddp-{method}/checkpoints/last.pt"),
         _params(tmp_path / "single/checkpoints/last.pt"),
     )
     assert ddp.keys() == single.keys()
@@ -189,20 +217,18 @@ def _params_at_init(method: str) -> dict[str, torch.Tensor]:
     return {k: v for k, v in model.items() if isinstance(v, torch.Tensor) and v.is_floating_point()}
 
 
-def test_a_two_rank_run_resumes_to_the_same_result(tmp_path):
-    spawn(_train_ranks, tmp_path, "clip", 1)  # killed after epoch 1, resumed to epoch 2
-    spawn(_train_straight, tmp_path)  # 2 epochs uninterrupted
-    resumed = _params(tmp_path / "resumed/checkpoints/last.pt")
-    straight = _params(tmp_path / "straight/checkpoints/last.pt")
+def test_the_dino_centre_is_identical_on_both_ranks(ranks_dir):
+    centres = [torch.load(ranks_dir / f"centre-rank{r}.pt") for r in range(WORLD)]
+    assert centres[0].abs().sum() > 0  # it was updated from its zero init
+    torch.testing.assert_close(centres[0], centres[1], rtol=0, atol=0)
+
+
+def test_a_two_rank_run_resumes_to_the_same_result(ranks_dir):
+    resumed = _params(ranks_dir / "resumed/checkpoints/last.pt")
+    straight = _params(ranks_dir / "straight/checkpoints/last.pt")
     assert resumed.keys() == straight.keys()
     for k in resumed:
         torch.testing.assert_close(resumed[k], straight[k], rtol=0, atol=0, msg=k)
-
-
-def _train_straight(rank: int, tmp_path: Path) -> None:
-    from ssl_bench.runner import run
-
-    run(_config("clip", "--epochs", "2"), tmp_path / "straight")
 
 
 # ----------------------------------------------------------------- the launcher and bad input
@@ -219,8 +245,6 @@ def test_torchrun_trains_one_run_and_rejects_bad_input(tmp_path):
     out = tmp_path / "run"
     done = _torchrun("run", "simclr", *TINY, "--out", str(out), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    import json
-
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["batch_size_per_rank"] == 8
     assert "kNN top-1" in done.stdout and done.stdout.count("kNN top-1") == 1  # rank 0 only
@@ -232,3 +256,19 @@ def test_torchrun_trains_one_run_and_rejects_bad_input(tmp_path):
     gpu = _torchrun("run", "simclr", *TINY, "--device", "cuda", cwd=tmp_path)
     assert gpu.returncode != 0 and "Traceback" not in gpu.stderr
     assert "CUDA" in gpu.stderr
+
+
+@pytest.mark.e2e
+def test_a_sweep_launches_each_run_on_nproc_processes(run_cli, tmp_path):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        "base: {method: simclr, data: {train_size: 64, val_size: 32, test_size: 32},"
+        " model: {width: 8}, train: {batch_size: 16, epochs: 1, knn_monitor: false},"
+        " eval: {evaluators: knn}}\narms: {a: {}}\nseeds: [0]\nnproc: 2\n"
+    )
+    code, out, err = run_cli("sweep", sweep, "--out", tmp_path / "runs")
+    assert code == 0, out + err
+    summary = json.loads((tmp_path / "runs/a-seed0/summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["config"]["train"]["seed"] == 0
+    code, _, err = run_cli("sweep", sweep, "--out", tmp_path / "runs2", "--jobs", "2")
+    assert code != 0 and "nproc" in err
