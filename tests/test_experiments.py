@@ -32,3 +32,29 @@ def test_dataset_recipe_sits_under_method_and_file():
 def test_sweep_file_plans(path):
     runs = plan(path)
     assert runs and len({r.name for r in runs}) == len(runs)
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=[p.name for p in SWEEPS])
+def test_sweep_file_report_builds_from_fake_summaries(path, tmp_path):
+    """Every run the file plans gets a fake summary.json; the report its `report:`
+    declares (with the file's own arm roles) must build from them."""
+    import shutil
+
+    from test_report import fake_run
+
+    from ssl_bench.report.build import write_report
+
+    if "report" not in load_yaml(path):
+        pytest.skip("no report declared")
+    folder = tmp_path / path.stem
+    for i, r in enumerate(plan(path)):
+        metrics = {
+            "knn": 0.3 + 0.01 * i,
+            "linear": 0.4 + 0.01 * i,
+            "zeroshot": {"top1": 0.2},
+            "removal": {"attention": 0.6, "random": 0.3, "all_patches": 0.3},
+        }
+        fake_run(folder / r.name, r.method, r.seed, metrics, r.config.train.batch_size)
+    shutil.copy(path, folder / "sweep.yaml")
+    text = write_report(folder, tmp_path / "report.md").read_text()
+    assert text.startswith("# Report:") and "**Reading.**" in text
