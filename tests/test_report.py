@@ -57,7 +57,13 @@ def fake_run(folder, method, seed, metrics, batch=128, config=None):
 # What each kind's sweep file declares for the fake runs below (as experiments/*.yaml do).
 ROLES = {
     "augmentations": {"reference": "baseline", "paper": {"no_color": "no_color"}},
-    "collapse": {"paper": {"simclr": "simclr", "byol_no_predictor": "byol_no_predictor"}},
+    "collapse": {
+        "paper": {
+            "simclr": "simclr",
+            "byol_no_predictor": "byol_no_predictor",
+            "byol_tau0": "byol_tau0",
+        }
+    },
     "detailclip": {
         "reference": "detailclip",
         "paper": {"clip": "clip", "detailclip": "detailclip"},
@@ -104,6 +110,7 @@ SWEEPS = {
         ("simclr", "simclr", {"std": 0.085}, 128),
         ("byol_no_predictor", "byol", {"std": 0.01, "rankme": 2.0}, 128),
         ("simclr_positive_only", "simclr", {"std": 0.085, "rankme": 2.0}, 128),
+        ("byol_tau0", "byol", {"std": 0.08, "rankme": 40.0}, 128),  # healthy, unlike the paper
     ],
     "multicrop": [
         ("global_only", "logo", {"knn": 0.3}, 128),
@@ -162,6 +169,8 @@ def test_readings_follow_the_numbers(tmp_path):
     assert (
         "`simclr_positive_only`: dimensional collapse" in text and "`simclr`: no collapse" in text
     )
+    assert "Against the paper: `byol_no_predictor`, `simclr` agree" in text
+    assert "disagree: `byol_tau0` does not collapse here, the paper's row collapsed (0.3%" in text
     text = write_report(
         sweep_dir(tmp_path / "d", "detailclip", SWEEPS["detailclip"]), tmp_path / "d.md"
     ).read_text()

@@ -89,6 +89,7 @@ def collapse(df: pd.DataFrame, stem: Path, spec: ReportSpec) -> str:
     plots.bars(axes[2], names, {"ours": knns}, "kNN top-1 (%)")
     path = plots.save(fig, png(stem))
     reading = " ".join(f"`{n}`: {v}." for n, v in verdicts.items())
+    reading += against_paper(verdicts, spec)
     return "\n\n".join(
         [
             table(header, rows),
@@ -99,3 +100,29 @@ def collapse(df: pd.DataFrame, stem: Path, spec: ReportSpec) -> str:
             "(BYOL's 2 - 2cos has its floor at 0; positive-only NT-Xent at -1/T).",
         ]
     )
+
+
+# An ImageNet linear top-1 below this is collapse in the paper's tables (chance is 0.1%).
+PAPER_COLLAPSED = 5.0
+
+
+def against_paper(verdicts: dict[str, str], spec: ReportSpec) -> str:
+    """Which declared arms collapse here as in the paper, and which do not."""
+    agree, disagree = [], []
+    for name, v in verdicts.items():
+        ref = paper.COLLAPSE.get(spec.paper.get(name, ""))
+        if ref is None:
+            continue
+        theirs, ours = ref < PAPER_COLLAPSED, not v.startswith("no collapse")
+        if theirs == ours:
+            agree.append(f"`{name}`")
+        else:
+            said = "collapses here" if ours else "does not collapse here"
+            disagree.append(
+                f"`{name}` {said}, the paper's row {'collapsed' if theirs else 'did not'} "
+                f"({ref:.1f}% linear)"
+            )
+    if not agree and not disagree:
+        return ""
+    text = f" Against the paper: {', '.join(agree) or 'no arm'} agree on collapse or not"
+    return text + (f"; disagree: {'; '.join(disagree)}." if disagree else ".")
