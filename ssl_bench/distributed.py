@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -133,14 +134,18 @@ def wrap(method: nn.Module, device: torch.device, sync_bn: bool) -> nn.Module:
         return step  # one process, or nothing to train (random, pixels)
     if sync_bn and device.type == "cuda":
         nn.SyncBatchNorm.convert_sync_batchnorm(step)
-    return nn.parallel.DistributedDataParallel(
-        step,
-        device_ids=[device.index] if device.type == "cuda" else None,
-        # A step may leave parameters unused (DINO's frozen last layer in its first
-        # epoch, a disabled loss term); DDP must not wait for their gradients.
-        find_unused_parameters=True,
-        broadcast_buffers=False,  # buffers (BN statistics, centres) stay each rank's own
-    )
+    with warnings.catch_warnings():
+        # torch 2.14 deprecates broadcast_buffers but says to keep it (False) for
+        # rank-local buffers until its replacement exists; the warning is not for us.
+        warnings.filterwarnings("ignore", message=".*broadcast_buffers.*", category=FutureWarning)
+        return nn.parallel.DistributedDataParallel(
+            step,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            # A step may leave parameters unused (DINO's frozen last layer in its first
+            # epoch, a disabled loss term); DDP must not wait for their gradients.
+            find_unused_parameters=True,
+            broadcast_buffers=False,  # buffers (BN statistics, centres) stay each rank's own
+        )
 
 
 def no_sync(module: nn.Module, skip: bool) -> contextlib.AbstractContextManager:
