@@ -83,7 +83,7 @@ def test_torchvision_export_loads_into_torchvision_resnet18(run_cli, tiny, tmp_p
     assert code == 0, err
     assert json.loads((tmp_path / "tv.pt.json").read_text())["cifar_stem"] is True
 
-    # The README's four lines.
+    # docs/weights.md's four lines.
     net = torchvision.models.resnet18()
     net.conv1, net.maxpool = nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.Identity()
     net.fc = nn.Identity()
