@@ -197,14 +197,14 @@ def make_summary(
     cfg: Config, epochs: int, progress: Progress, device: torch.device, out: Path
 ) -> dict[str, Any]:
     """The summary.json contract (MISSION.md), without ``eval``."""
-    seconds = progress.train_seconds
+    seconds, world = progress.train_seconds, dist_info().world_size
     return {
         "method": cfg.method.name,
         "dataset": cfg.data.name,
         "backbone": cfg.model.backbone,
         "batch_size": cfg.train.batch_size,
-        "world_size": dist_info().world_size,
-        "batch_size_per_rank": cfg.train.batch_size // dist_info().world_size,
+        "world_size": world,
+        "batch_size_per_rank": cfg.train.batch_size // world,
         "epochs": epochs,
         "seed": cfg.train.seed,
         "images_seen": progress.images_seen,

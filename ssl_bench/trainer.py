@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from ssl_bench import checkpoint, distributed
 from ssl_bench.config import Config
-from ssl_bench.data.sampler import epoch_batches, steps_per_epoch
+from ssl_bench.data.sampler import epoch_batches, rank_rows, steps_per_epoch
 from ssl_bench.data.splits import DatasetSplits
 from ssl_bench.data.views import Draws, ViewGenerator, resolve_views
 from ssl_bench.eval.collapse import embedding_std, rankme
@@ -83,8 +83,8 @@ class Trainer:
         # from (seed, step) at every step: a resumed run, and any world size, draws the
         # same views for the same global batch (data/views.py, Draws).
         self.generator = torch.Generator(device=device)
-        # This rank's rows of every global batch (data/sampler.py: rank::world_size).
-        self.rows = torch.arange(dist.rank, t.batch_size, dist.world_size)
+        # This rank's positions in every global batch, for its views' random numbers.
+        self.rows = rank_rows(t.batch_size, dist.rank, dist.world_size)
         self.progress = Progress()
 
     # ---------------------------------------------------------------- checkpoints

@@ -13,6 +13,11 @@ def steps_per_epoch(num_samples: int, batch_size: int) -> int:
     return num_samples // batch_size
 
 
+def rank_rows(batch_size: int, rank: int = 0, world_size: int = 1) -> Tensor:
+    """The positions in every global batch that belong to ``rank`` (a strided share)."""
+    return torch.arange(rank, batch_size, world_size)
+
+
 def epoch_batches(
     num_samples: int, batch_size: int, epoch: int, seed: int, rank: int = 0, world_size: int = 1
 ) -> Iterator[Tensor]:
@@ -23,5 +28,6 @@ def epoch_batches(
     """
     g = torch.Generator().manual_seed(seed * 100_003 + epoch)
     perm = torch.randperm(num_samples, generator=g)
+    rows = rank_rows(batch_size, rank, world_size)
     for s in range(steps_per_epoch(num_samples, batch_size)):
-        yield perm[s * batch_size : (s + 1) * batch_size][rank::world_size]
+        yield perm[s * batch_size : (s + 1) * batch_size][rows]

@@ -110,9 +110,9 @@ class Draws:
         drawn = torch.rand(self.total, *shape, generator=self.generator, device=device)
         return drawn[self.rows.to(device)]
 
-    def copies(self, k: int, n: int) -> Draws:
-        """The draws of ``k`` stacked copies of this batch (n samples each), as when the
-        views that share a spec are made in one pass."""
+    def copies(self, k: int) -> Draws:
+        """The draws of ``k`` stacked copies of this batch, as when the views that share
+        a spec are made in one pass."""
         if self.rows is None:
             return self
         rows = torch.cat([c * self.total + self.rows for c in range(k)])
@@ -140,7 +140,7 @@ class ViewGenerator:
         for spec in dict.fromkeys(specs):  # unique specs, first-seen order
             slots = [i for i, s in enumerate(specs) if s == spec]
             batch = images.repeat(len(slots), 1, 1, 1)  # one pass for every copy of this spec
-            made = self.make(batch, spec, draws.copies(len(slots), len(images)))
+            made = self.make(batch, spec, draws.copies(len(slots)))
             for slot, view in zip(slots, made.chunk(len(slots))):
                 views[slot] = view
         return views  # type: ignore[return-value]
