@@ -53,7 +53,11 @@ class AugConfig:
     crop_min_scale: float = 0.08  # FACTS: crop scale (0.08, 1); datasets may override
     # (the `shapes` recipe uses 0.3: an 8% crop of a 32 px image often misses the object)
     crop_max_scale: float = 1.0
-    flip: bool = True
+    flip: bool = True  # horizontal, at each method's own probability (0.5)
+    # Geometric transforms the papers' views do not use, for data without an up or a
+    # diagonal (``shapes``): the probability of an upside-down flip and of a transpose.
+    vflip_p: float = 0.0
+    transpose_p: float = 0.0
     color_jitter: bool = True
     brightness: float = 0.4  # FACTS (BYOL/SimCLR): (0.4, 0.4, 0.2, 0.1), p = 0.8
     contrast: float = 0.4
@@ -74,6 +78,9 @@ class AugConfig:
         )
         for key in ("brightness", "contrast", "saturation"):
             _check(getattr(self, key) >= 0, f"aug.{key} must be >= 0")
+        for key in ("vflip_p", "transpose_p"):
+            value = getattr(self, key)
+            _check(0 <= value <= 1, f"aug.{key} is a probability in [0, 1], got {value}")
         _check(0 <= self.hue <= 0.5, f"aug.hue must be in [0, 0.5], got {self.hue}")
         _check(
             0 < self.blur_sigma_min <= self.blur_sigma_max,

@@ -104,6 +104,17 @@ def hflip(x: Tensor, mask: Tensor) -> Tensor:
     return torch.where(mask[:, None, None, None], x.flip(-1), x)
 
 
+def vflip(x: Tensor, mask: Tensor) -> Tensor:
+    """Flip upside down the samples where ``mask`` (B,) is true."""
+    return torch.where(mask[:, None, None, None], x.flip(-2), x)
+
+
+def transpose(x: Tensor, mask: Tensor) -> Tensor:
+    """Swap rows and columns of the (square) samples where ``mask`` (B,) is true. With
+    both flips at p = 0.5 this draws uniformly from the 8 rotations and reflections."""
+    return torch.where(mask[:, None, None, None], x.transpose(-1, -2), x)
+
+
 def gray(x: Tensor) -> Tensor:
     """Luminance (B, 1, H, W) with torchvision's weights."""
     r, g, b = x.unbind(1)

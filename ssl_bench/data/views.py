@@ -35,6 +35,8 @@ class ViewSpec:
     crop_scale: tuple[float, float] | None = None
     crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
     flip_p: float = 0.5
+    vflip_p: float = 0.0  # from aug.vflip_p (off in the papers' views)
+    transpose_p: float = 0.0  # from aug.transpose_p
     jitter_p: float = 0.8
     brightness: float = 0.4
     contrast: float = 0.4
@@ -75,6 +77,8 @@ def resolve_views(specs: Sequence[ViewSpec], aug: AugConfig, image_size: int) ->
             hue=aug.hue,
             blur_sigma=(aug.blur_sigma_min, aug.blur_sigma_max),
             blur_kernel=kernel,
+            vflip_p=aug.vflip_p,
+            transpose_p=aug.transpose_p,
         )
         if not aug.crop:  # the whole image, resized to the view size
             s = replace(s, crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0))
@@ -163,6 +167,10 @@ class ViewGenerator:
         x = ops.resized_crop(images, boxes, spec.size)  # (n, 3, s, s) float in [0, 1]
         if spec.flip_p > 0:
             x = ops.hflip(x, coin(spec.flip_p))
+        if spec.vflip_p > 0:
+            x = ops.vflip(x, coin(spec.vflip_p))
+        if spec.transpose_p > 0:
+            x = ops.transpose(x, coin(spec.transpose_p))
         if spec.jitter_p > 0:
             u = rand(4)
             lo = torch.tensor(
