@@ -82,3 +82,31 @@ def test_each_crop_group_is_one_batched_operation(monkeypatch):
     assert calls == [(8, 16), (8, 16), (32, 8)]
     assert [v.shape[-1] for v in views] == [16, 16, 8, 8, 8, 8]
     assert len({v.sum().item() for v in views[2:]}) == 4  # the four locals are distinct draws
+
+
+def test_vertical_flips_and_transposes_come_from_the_run_config():
+    gen = ViewGenerator([0.0] * 3, [1.0] * 3)
+    plain = {"crop": False, "flip": False, "color_jitter": False, "grayscale": False}
+    plain |= {"blur": False, "solarize": False}
+    x = _images()
+    (flipped,) = gen(
+        x,
+        resolve_views([ViewSpec()], AugConfig(**plain, vflip_p=1.0), 16),
+        torch.Generator().manual_seed(0),
+    )
+    torch.testing.assert_close(flipped, x.float().flip(-2) / 255, atol=1e-5, rtol=0)
+    aug = AugConfig(**plain, transpose_p=1.0)
+    (swapped,) = gen(x, resolve_views([ViewSpec()], aug, 16), torch.Generator().manual_seed(0))
+    torch.testing.assert_close(swapped, x.float().transpose(-1, -2) / 255, atol=1e-5, rtol=0)
+    # Off (the default) draws no numbers for them: the papers' views are unchanged.
+    default = resolve_views([ViewSpec()], AugConfig(), 16)
+    assert default[0].vflip_p == default[0].transpose_p == 0
+
+
+def test_vertical_flip_probability_is_validated():
+    import pytest
+
+    from ssl_bench.errors import UserError
+
+    with pytest.raises(UserError, match=r"aug.vflip_p is a probability in \[0, 1\], got 1.5"):
+        AugConfig(vflip_p=1.5).validate()
