@@ -15,7 +15,7 @@ from ssl_bench.study import write_study
 from ssl_bench.sweep import load_sweep
 
 
-def fake_run(folder, method, seed, metrics, batch=128, config=None):
+def fake_run(folder, method, seed, metrics, batch=128, config=None, backbone="small_cnn"):
     """A run folder with the summary.json fields the report reads."""
     folder.mkdir(parents=True)
     cfg = {"data": {"train_size": 500, "val_size": 100, "test_size": 100, "image_size": 32}}
@@ -40,7 +40,7 @@ def fake_run(folder, method, seed, metrics, batch=128, config=None):
     summary = {
         "method": method,
         "dataset": "shapes",
-        "backbone": "small_cnn",
+        "backbone": backbone,
         "batch_size": batch,
         "epochs": 5,
         "seed": seed,
@@ -176,6 +176,19 @@ def test_readings_follow_the_numbers(tmp_path):
     ).read_text()
     assert "`detailclip` seg mIoU 41.0 ± 1.0 is above `no_distillation`'s" in text
     assert "37.3" in text  # the paper's number beside ours
+
+
+def test_methods_are_compared_with_the_untrained_backbone_of_their_architecture(tmp_path):
+    root = sweep_dir(tmp_path, "methods", SWEEPS["methods"])
+    for arm, method, knn, backbone in (
+        ("random_vit", "random", 0.10, "vit_tiny"),
+        ("clip", "clip", 0.20, "vit_tiny"),  # below the CNN's untrained 25%, above its own
+    ):
+        for seed in range(3):
+            fake_run(root / f"{arm}-seed{seed}", method, seed, {"knn": knn}, backbone=backbone)
+    text = write_report(root, tmp_path / "m.md").read_text()
+    assert "by more than the seeds' spread: clip (vs `random_vit`), simclr;" in text
+    assert "not clearly above it: byol." in text
 
 
 def test_stat_calls_a_difference_only_beyond_the_spread():

@@ -1,7 +1,8 @@
 """Every method head to head at its own budget, with the baselines.
 
 The sweep file declares the reference arm (the untrained backbone) the reading compares
-every method with."""
+every method with; a method on another architecture (CLIP's ViT) is compared with the
+untrained arm (method `random`) of its own backbone when the sweep has one."""
 
 from __future__ import annotations
 
@@ -42,10 +43,14 @@ def methods(df: pd.DataFrame, stem: Path, spec: ReportSpec) -> str:
     header = [key, "backbone", "epochs", "train s", "kNN top-1", "linear top-1"]
     header += ["10%-label top-1", "seg mIoU", "zero-shot top-1", "RankMe backbone"]
     header += ["head std / (1/sqrt(d))", "paper kNN (CIFAR-10, ResNet-18, 200 ep)"]
-    rows, names, knn, lin, stats = [], [], [], [], {}
+    rows, names, knn, lin, stats, backbone_of = [], [], [], [], {}, {}
+    untrained = {}  # backbone -> the arm of method `random` on it
     for (name,), g in by(df, [key]).items():
         k = s(g, KNN)
         stats[name] = k
+        backbone_of[name] = str(g["backbone"].iloc[0])
+        if str(g["method"].iloc[0]) == "random":
+            untrained.setdefault(backbone_of[name], name)
         ref = paper.CIFAR10_KNN.get(str(g["method"].iloc[0]))
         rows.append(
             [
@@ -71,11 +76,23 @@ def methods(df: pd.DataFrame, stem: Path, spec: ReportSpec) -> str:
     path = plots.save(fig, png(stem))
     ref = spec.reference
     if ref in stats:
-        above = [n for n, k in stats.items() if n != ref and k.beats(stats[ref]) == "above"]
-        rest = [n for n in stats if n not in above and n != ref]
+        if spec.reference:
+            untrained.setdefault(backbone_of[ref], ref)
+        refs = {n: untrained.get(backbone_of[n], ref) for n in stats}
+        compared = [n for n in stats if n not in untrained.values()]
+        above = [n for n in compared if stats[n].beats(stats[refs[n]]) == "above"]
+        rest = [n for n in compared if n not in above]
+
+        def named(arms: list[str]) -> str:
+            return (
+                ", ".join(f"{n}" + (f" (vs `{refs[n]}`)" if refs[n] != ref else "") for n in arms)
+                or "none"
+            )
+
         reading = (
-            f"Clearly above the `{ref}` backbone in kNN: {', '.join(above) or 'none'}; "
-            f"not clearly above it: {', '.join(rest) or 'none'}."
+            f"Clearly above the untrained backbone (`{ref}`, or the untrained arm of the "
+            f"same architecture) in kNN, by more than the seeds' spread: {named(above)}; "
+            f"not clearly above it: {named(rest)}."
         )
     else:
         reading = (
