@@ -191,6 +191,28 @@ def test_methods_are_compared_with_the_untrained_backbone_of_their_architecture(
     assert "not clearly above it: byol." in text
 
 
+def test_batch_size_at_a_fixed_update_batch_reads_the_loss_batch(tmp_path):
+    """The paper's design: the update batch fixed, smaller loss batches accumulated."""
+    root = tmp_path / "bs"
+    for method, lins in (("simclr", (0.60, 0.55, 0.45)), ("byol", (0.60, 0.59, 0.58))):
+        for accum, lin in zip((1, 2, 4), lins):
+            for seed in range(3):
+                fake_run(
+                    root / f"{method}-accum{accum}-seed{seed}",
+                    method,
+                    seed,
+                    {"linear": lin + 0.002 * seed},
+                    batch=64,
+                    config={"train": {"accum_steps": accum}},
+                )
+    (root / "sweep.yaml").write_text(yaml.safe_dump({"report": {"kind": "batch_size"}}))
+    text = write_report(root, tmp_path / "bs.md").read_text()
+    assert "| simclr | 16 | 15 |" in text  # loss batch 64 / 4, 1000 images / 64 per step
+    assert "simclr: -15.0 ± 0.3 points from batch 64 to 16" in text
+    assert "BYOL's change is above SimCLR's" in text
+    assert "Every row took the same 15 optimiser steps of 64 images" in text
+
+
 def test_stat_calls_a_difference_only_beyond_the_spread():
     assert Stat(0.50, 0.02, 3).beats(Stat(0.47, 0.02, 3)) == "within seed noise of"
     assert Stat(0.50, 0.01, 3).beats(Stat(0.47, 0.01, 3)) == "above"

@@ -1,7 +1,10 @@
 """Q7a: top-1 against batch size, SimCLR and BYOL beside the BYOL paper's Fig. 3a.
 
 Rows are grouped by method (the paper's columns are BYOL and SimCLR), so the sweep file
-declares no arm roles."""
+declares no arm roles. The batch on the x axis is the one the loss sees (negatives,
+BatchNorm statistics): ``train.batch_size / train.accum_steps``. A sweep that varies it at
+a fixed update batch through accumulation (equal optimiser steps) is the paper's design;
+one that varies ``train.batch_size`` itself compares different step counts too."""
 
 from __future__ import annotations
 
@@ -20,6 +23,11 @@ from ssl_bench.report.stats import by, points
 @REPORTS.register("batch_size", "Q7a: top-1 against batch size, SimCLR vs BYOL (BYOL Fig. 3a)")
 def batch_size(df: pd.DataFrame, stem: Path, spec: ReportSpec) -> str:
     require(df, ["batch_size", "images_seen"], "batch_size")
+    accum = df["config.train.accum_steps"] if "config.train.accum_steps" in df.columns else 1
+    steps_of = (df["images_seen"] // df["batch_size"]).where(df["images_seen"].notna())
+    df = df.assign(update_batch=df["batch_size"], batch_size=df["batch_size"] // accum)
+    df = df.assign(steps=steps_of)
+    equal_steps = df["steps"].nunique() == 1
     largest = int(df["batch_size"].max())
     rows, curves, drops = [], {}, {}
     for (method,), g in by(df, ["method"]).items():
@@ -36,8 +44,8 @@ def batch_size(df: pd.DataFrame, stem: Path, spec: ReportSpec) -> str:
             if ref is not None and which is not None:
                 drop = ref[which] - paper.BYOL_FIG3A[4096][which]
                 paper_cells = [str(paper_bs), f"{ref[which]:.1f}", f"{drop:+.1f}"]
-            seen = gb["images_seen"].iloc[0]
-            steps = str(int(seen // bs)) if pd.notna(seen) else "-"
+            seen = gb["steps"].iloc[0]
+            steps = str(int(seen)) if pd.notna(seen) else "-"
             rows.append(
                 [
                     method,
@@ -51,7 +59,7 @@ def batch_size(df: pd.DataFrame, stem: Path, spec: ReportSpec) -> str:
             )
     header = [
         "method",
-        "batch",
+        "batch (loss)",
         "optimiser steps",
         "kNN top-1",
         "linear top-1",
@@ -105,7 +113,14 @@ def batch_size(df: pd.DataFrame, stem: Path, spec: ReportSpec) -> str:
                     else "our numbers do not reproduce the paper's ordering at this scale."
                 )
             )
-    if all(d[smallest].mean > 0 for d in drops.values()):
+    if equal_steps and df["update_batch"].nunique() == 1:
+        text += (
+            f" Every row took the same {int(df['steps'].iloc[0])} optimiser steps of "
+            f"{int(df['update_batch'].iloc[0])} images (smaller loss batches accumulate "
+            f"gradients), as in the paper, so the rows differ only in what one loss batch "
+            f"holds: the negatives SimCLR sees and the BatchNorm statistics of both."
+        )
+    elif all(d[smallest].mean > 0 for d in drops.values()):
         text += (
             f" Every method gains from smaller batches here: in equal epochs a batch of "
             f"{smallest} takes {largest // smallest}x the optimiser steps of {largest}, and "
@@ -116,7 +131,12 @@ def batch_size(df: pd.DataFrame, stem: Path, spec: ReportSpec) -> str:
         [
             table(header, rows),
             figure(path, "top-1 against batch size"),
-            f"**Reading.** {text} The paper instead held the update batch at 4096 with "
-            f"gradient accumulation (equal steps; `train.accum_steps` does the same here).",
+            f"**Reading.** {text}"
+            + (
+                ""
+                if equal_steps
+                else " The paper instead held the update batch at 4096 with gradient "
+                "accumulation (equal steps; `train.accum_steps` does the same here)."
+            ),
         ]
     )
