@@ -76,8 +76,7 @@ def methods(df: pd.DataFrame, stem: Path, spec: ReportSpec) -> str:
     path = plots.save(fig, png(stem))
     ref = spec.reference
     if ref in stats:
-        if spec.reference:
-            untrained.setdefault(backbone_of[ref], ref)
+        untrained[backbone_of[ref]] = ref  # the declared reference wins on its backbone
         refs = {n: untrained.get(backbone_of[n], ref) for n in stats}
         compared = [n for n in stats if n not in untrained.values()]
         above = [n for n in compared if stats[n].beats(stats[refs[n]]) == "above"]
