@@ -1,7 +1,9 @@
+import pytest
 import torch
 
 from ssl_bench.config import AugConfig
 from ssl_bench.data.views import EVAL_VIEW, ViewGenerator, ViewSpec, resolve_views
+from ssl_bench.errors import UserError
 
 
 def _images(n: int = 8, size: int = 16) -> torch.Tensor:
@@ -104,9 +106,5 @@ def test_vertical_flips_and_transposes_come_from_the_run_config():
 
 
 def test_vertical_flip_probability_is_validated():
-    import pytest
-
-    from ssl_bench.errors import UserError
-
     with pytest.raises(UserError, match=r"aug.vflip_p is a probability in \[0, 1\], got 1.5"):
         AugConfig(vflip_p=1.5).validate()

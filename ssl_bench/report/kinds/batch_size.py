@@ -24,9 +24,11 @@ from ssl_bench.report.stats import by, points
 def batch_size(df: pd.DataFrame, stem: Path, spec: ReportSpec) -> str:
     require(df, ["batch_size", "images_seen"], "batch_size")
     accum = df["config.train.accum_steps"] if "config.train.accum_steps" in df.columns else 1
-    steps_of = (df["images_seen"] // df["batch_size"]).where(df["images_seen"].notna())
-    df = df.assign(update_batch=df["batch_size"], batch_size=df["batch_size"] // accum)
-    df = df.assign(steps=steps_of)
+    df = df.assign(  # batch_size becomes the loss batch; the update batch is kept beside it
+        update_batch=df["batch_size"],
+        steps=df["images_seen"] // df["batch_size"],
+        batch_size=df["batch_size"] // accum,
+    )
     equal_steps = df["steps"].nunique() == 1
     largest = int(df["batch_size"].max())
     rows, curves, drops = [], {}, {}
