@@ -148,6 +148,32 @@ def test_dry_run_prints_plan_and_cost_and_writes_nothing(run_cli, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_dry_run_times_a_step_as_the_trainer_runs_it_with_accumulation(tmp_path, monkeypatch):
+    # A step of accum_steps micro-batches costs far more than one full batch on a CPU, so
+    # the estimate must time the micro-batches, not the batch.
+    import ssl_bench.method
+    from ssl_bench.sweep import time_step
+
+    seen: list[int] = []
+    build = ssl_bench.method.build_method
+
+    def recording_build(cfg, info):
+        method = build(cfg, info)
+        step = method.training_step
+
+        def training_step(views, labels, *args):
+            seen.append(len(views[0]))
+            return step(views, labels, *args)
+
+        method.training_step = training_step
+        return method
+
+    monkeypatch.setattr(ssl_bench.method, "build_method", recording_build)
+    sweep = write(tmp_path, TINY_BASE + "grid: {method: [simclr], train.accum_steps: [4]}\n")
+    assert time_step(plan(sweep)[0].config, repeats=2) > 0
+    assert seen == [16 // 4] * 4 * 3  # (warm-up + 2 timed steps) x 4 micro-batches of 4
+
+
 def test_bad_sweep_file_is_one_line_error(run_cli, tmp_path):
     code, _, err = run_cli("sweep", write(tmp_path, "grid: {method: [simclr, nope]}\n"))
     assert code == 2 and "nope" in err and "simclr" in err and len(err.strip().splitlines()) == 1
