@@ -289,7 +289,8 @@ def time_step(cfg: Config, repeats: int = 2) -> float:
     """Seconds per optimiser step of ``cfg``'s method, timed on random images the way the
     trainer runs it: ``train.accum_steps`` micro-batches per step, because a small
     micro-batch costs far more per image than the full batch (fixed per-call overhead;
-    on 2 CPU cores 16 micro-batches of 4 take ~4x one batch of 64)."""
+    on 2 CPU cores SimCLR's steps of 8 micro-batches of 8 took ~2x those of one batch of
+    64, experiments/batch_size.yaml)."""
     import time
 
     import torch
