@@ -222,8 +222,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the sweeps of experiments/{"
         + ",".join(STUDY)
         + "}.yaml into RUNS/<name> (resumable; finished runs are skipped) and write one "
-        "report answering the course questions. 22-30 minutes per sweep, 2 h 32 min in all, "
-        "on 2 CPU cores.",
+        "report answering the course questions. 30-130 minutes per sweep, about 9 h in all, "
+        "on 2 CPU cores (docs/studies.md lists each sweep's time).",
     )
     st.add_argument("--experiments", type=Path, default=Path("experiments"))
     st.add_argument("--runs", type=Path, default=Path("runs"), help="default: runs")
