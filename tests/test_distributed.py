@@ -197,12 +197,15 @@ def test_two_ranks_train_like_one_process_on_the_same_global_batch(ranks_dir, tm
 
 def tolerance(key: str) -> float:
     """Measured after 4 AdamW steps at lr ~3e-4 (parameters move by ~6e-4), float32:
-    <= 1.1e-6 apart; the teacher moves by ~1e-6 (EMA 0.996) and stays within 4e-9.
+    <= 1.1e-6 apart on an AVX2 CPU, <= 2.5e-6 on an AVX-512 one (oneDNN picks other
+    kernels, so other rounding, for half batches); 5e-6 is under 1% of the movement, far
+    below what a rank training on its own half of the loss would give. The teacher moves
+    by ~1e-6 (EMA 0.996) and stays within 4e-9.
     Attention key biases are the exception (4.4e-5): their true gradient is zero (a
     softmax ignores a constant per query), so what Adam sees is rounding noise."""
     if key.endswith(("qkv.bias", "in_proj_bias")):
         return 1e-4
-    return 2e-8 if key.startswith("teacher") or key.endswith("center") else 2e-6
+    return 2e-8 if key.startswith("teacher") or key.endswith("center") else 5e-6
 
 
 def _params_at_init(method: str) -> dict[str, torch.Tensor]:
