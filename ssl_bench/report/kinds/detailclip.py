@@ -25,7 +25,7 @@ from ssl_bench.report.kinds._common import (
     s,
     table,
 )
-from ssl_bench.report.stats import by
+from ssl_bench.report.stats import Stat, by
 
 COMPONENTS = {
     "distillation": "Q1 (self-distillation)",
@@ -117,6 +117,8 @@ def detailclip(df: pd.DataFrame, stem: Path, spec: ReportSpec) -> str:
             + ", ".join(f"`{c}`" for c in undeclared)
             + "."
         )
+    if claims := against_paper(stats, full, spec):
+        q.append(claims)
     chance = s(df, "eval.zeroshot.chance").mean
     best = max((v["zs"].mean for v in stats.values() if not math.isnan(v["zs"].mean)), default=0)
     if not math.isnan(chance) and best < 2 * chance:
@@ -142,3 +144,31 @@ def detailclip(df: pd.DataFrame, stem: Path, spec: ReportSpec) -> str:
             paper_line,
         ]
     )
+
+
+def against_paper(stats: dict[str, dict[str, Stat]], full: str, spec: ReportSpec) -> str:
+    """Say whether each of the papers' two orderings holds here: DetailCLIP above CLIP
+    (seg mIoU and zero-shot), and attention-chosen patches above random ones (A-CLIP)."""
+    claims = []
+    clip = spec.arm_for("all")
+    if full in stats and clip in stats:
+        ours, theirs = paper.DETAILCLIP["detailclip"], paper.DETAILCLIP["clip"]
+        for i, (metric, what) in enumerate((("seg", "seg mIoU"), ("zs", "zero-shot"))):
+            verdict = stats[full][metric].beats(stats[clip][metric])
+            claims.append(
+                f"they find DetailCLIP above CLIP on {what} ({ours[i]} vs {theirs[i]}), "
+                f"here `{full}` is {verdict} `{clip}` ({agreement(verdict)})"
+            )
+    rnd = spec.arm_for("attention")
+    if full in stats and rnd in stats:
+        verdict = stats[full]["zs"].beats(stats[rnd]["zs"])
+        claims.append(
+            f"A-CLIP finds attention-chosen patches above random ones on zero-shot "
+            f"({paper.ACLIP_KEEP['attention']} vs {paper.ACLIP_KEEP['random']}), "
+            f"here `{full}` is {verdict} `{rnd}` ({agreement(verdict)})"
+        )
+    return f"Against the papers: {'; '.join(claims)}." if claims else ""
+
+
+def agreement(verdict: str) -> str:
+    return "agrees" if verdict == "above" else "disagrees"
