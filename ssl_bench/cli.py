@@ -222,8 +222,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the sweeps of experiments/{"
         + ",".join(STUDY)
         + "}.yaml into RUNS/<name> (resumable; finished runs are skipped) and write one "
-        "report answering the course questions. 30-130 minutes per sweep, about 9 h in all, "
-        "on 2 CPU cores (docs/studies.md lists each sweep's time).",
+        "report answering the course questions. 20-130 minutes per sweep, about 9 h in all "
+        "on 2 cores of an AVX2 CPU (five of the sweeps took 4.2 h on an AVX-512 one; "
+        "docs/studies.md lists each sweep's time).",
     )
     st.add_argument("--experiments", type=Path, default=Path("experiments"))
     st.add_argument("--runs", type=Path, default=Path("runs"), help="default: runs")
