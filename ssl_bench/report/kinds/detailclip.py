@@ -131,10 +131,12 @@ def detailclip(df: pd.DataFrame, stem: Path, spec: ReportSpec) -> str:
         df["eval.zeroshot.captions"].dropna().unique() if "eval.zeroshot.captions" in df else []
     )
     captions = f"Captions: {', '.join(sources)}. " if len(sources) else ""
+    (d_seg, d_zs), (c_seg, c_zs) = paper.DETAILCLIP["detailclip"], paper.DETAILCLIP["clip"]
     paper_line = captions + (
-        "Paper (ViT-B/16, YFCC-15M): DetailCLIP 37.3 vs CLIP 34.2 ADE20K mIoU, 43.9 vs 37.6 "
-        f"zero-shot; A-CLIP: keeping the most-attended 50% gives {paper.ACLIP_KEEP['attention']}"
-        f" vs {paper.ACLIP_KEEP['random']} zero-shot for a random 50%."
+        f"Paper (ViT-B/16, YFCC-15M): DetailCLIP {d_seg} vs CLIP {c_seg} ADE20K mIoU, {d_zs} vs "
+        f"{c_zs} zero-shot; A-CLIP: keeping the most-attended 50% gives "
+        f"{paper.ACLIP_KEEP['attention']} vs {paper.ACLIP_KEEP['random']} zero-shot for a "
+        "random 50%."
     )
     return "\n\n".join(
         [
