@@ -186,6 +186,13 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="runs at a time; CPU threads are split between them (default 1)",
     )
+    sw.add_argument(
+        "--no-reuse",
+        dest="reuse",
+        action="store_false",
+        help="train every run, even one that a sweep beside OUT already trained with the "
+        "same config (by default that run is copied and only evaluated)",
+    )
 
     rs = sub.add_parser(
         "results",
@@ -231,6 +238,13 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("-o", "--output", type=Path, default=Path("reports/study.md"))
     st.add_argument("--only", help="comma-separated subset of: " + ", ".join(STUDY))
     st.add_argument("--jobs", type=int, default=1, help="runs at a time within a sweep")
+    st.add_argument(
+        "--no-reuse",
+        dest="reuse",
+        action="store_false",
+        help="train every run, even one another sweep of the study already trained "
+        "(by default it is copied and only evaluated)",
+    )
     st.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=V")
     st.add_argument(
         "--report-only", action="store_true", help="write the report from existing runs only"
@@ -324,9 +338,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise UserError(f"--jobs must be >= 1, got {args.jobs}")
     out = args.out or Path("runs") / args.file.stem
     if args.dry_run:
-        dry_run(args.file, out, args.overrides)
+        dry_run(args.file, out, args.overrides, reuse=args.reuse)
         return 0
-    outcomes = run_sweep(args.file, out, jobs=args.jobs, set_items=args.overrides)
+    outcomes = run_sweep(args.file, out, jobs=args.jobs, set_items=args.overrides, reuse=args.reuse)
     failed = [o for o in outcomes if o.status == "failed"]
     print(
         f"sweep finished: {len(outcomes) - len(failed)} runs ok, {len(failed)} failed; "
@@ -363,9 +377,14 @@ def cmd_study(args: argparse.Namespace) -> int:
         if args.jobs < 1:
             raise UserError(f"--jobs must be >= 1, got {args.jobs}")
         check_files(args.experiments, names)
-        failed = run_study(args.experiments, args.runs, names, args.jobs, args.overrides)
+        failed = run_study(
+            args.experiments, args.runs, names, args.jobs, args.overrides, reuse=args.reuse
+        )
     command = "ssl-bench study" + (f" --only {args.only}" if args.only else "")
+    command += f" --runs {args.runs}" if args.runs != Path("runs") else ""
+    command += f" -o {args.output}" if args.output != Path("reports/study.md") else ""
     command += " --report-only" if args.report_only else ""
+    command += " --no-reuse" if not args.reuse and not args.report_only else ""
     command += "".join(f" --set {o}" for o in args.overrides)
     path = write_study(args.runs, names, args.output, command, args.experiments)
     print(f"study report written to {path}")

@@ -184,13 +184,18 @@ def run(cfg: Config, out: Path | None = None, resume: bool = False) -> dict[str,
         summary.update(compute_use(progress, trainer.steps_per_epoch, flops, device, cfg))
     if cfg.eval.enabled:
         start = time.perf_counter()
-        only = parse_only(cfg.eval.evaluators, "")
-        if cfg.eval.finetune and "finetune" not in only:
-            only.append("finetune")
-        summary["eval"] = evaluate_run(method, data, cfg, views, device, folder, only)
+        summary["eval"] = evaluate_run(method, data, cfg, views, device, folder, evaluators(cfg))
         summary["eval_seconds"] = round(time.perf_counter() - start, 2)
     folder.write_summary(summary)
     return summary
+
+
+def evaluators(cfg: Config) -> list[str]:
+    """The evaluators a run's config asks for: eval.evaluators, plus finetune when on."""
+    only = parse_only(cfg.eval.evaluators, "")
+    if cfg.eval.finetune and "finetune" not in only:
+        only.append("finetune")
+    return only
 
 
 def make_summary(
@@ -354,6 +359,31 @@ def open_run(target: Path, device_name: str | None = None) -> OpenRun:
         ) from None
     views = ViewGenerator(*channel_stats(data.pretrain_images(cfg.data.use_unlabeled)))
     return OpenRun(folder, ckpt, state, cfg, data, method, views, device)
+
+
+def evaluate_twin(
+    folder: Path, cfg: Config, summary: dict[str, Any], source: Path, run_dir: Path
+) -> dict[str, Any]:
+    """Evaluate ``folder``, a copy of the finished run ``source`` whose training ``cfg``
+    repeats, under ``cfg``'s own evaluation settings (a sweep reusing another sweep's run);
+    write cfg as its config and ``summary`` (the source's, re-evaluated) as its summary.
+    ``run_dir``: where the copy will live (it is evaluated before it is moved there)."""
+    summary = {**summary, "run_dir": str(run_dir), "reused_from": str(source)}
+    summary["config"] = cfg.to_dict()
+    for key in ("eval", "eval_seconds", "evaluated_checkpoint"):
+        summary.pop(key, None)
+    if cfg.eval.enabled:
+        r = open_run(folder, cfg.train.device)
+        r.cfg.eval = cfg.eval  # the checkpoint carries the source's evaluators
+        start = time.perf_counter()
+        summary["eval"] = evaluate(
+            r.method, r.data, r.cfg, r.views, r.device, r.cache(), evaluators(cfg), False, folder
+        )
+        summary["eval_seconds"] = round(time.perf_counter() - start, 2)
+    run_folder = RunFolder(folder)
+    run_folder.write_config(cfg.to_dict())
+    run_folder.write_summary(summary)
+    return summary
 
 
 def evaluate_existing(target: Path, only_text: str | None, device_name: str | None = None) -> dict:

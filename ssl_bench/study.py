@@ -29,17 +29,28 @@ def parse_names(only: str | None) -> list[str]:
     return names
 
 
-def sweep_seconds(folder: Path) -> float:
-    """Run time of a sweep on its machine: the last record of each run in sweep.jsonl."""
+def _last_records(folder: Path) -> dict[str, dict[str, Any]]:
+    """The last record of each run in a sweep's sweep.jsonl (a rerun appends)."""
     path = folder / "sweep.jsonl"
     if not path.is_file():
-        return 0.0
-    last: dict[str, float] = {}
+        return {}
+    last: dict[str, dict[str, Any]] = {}
     for line in path.read_text().splitlines():
         r = json.loads(line)
         if r["status"] != "skipped":
-            last[r["name"]] = r["seconds"]
-    return sum(last.values())
+            last[r["name"]] = r
+    return last
+
+
+def sweep_seconds(folder: Path) -> float:
+    """Run time of a sweep on its machine: the last record of each run in sweep.jsonl (a
+    run reused from another sweep counts its copy and evaluation; its training is counted
+    in the sweep that trained it)."""
+    return sum(r["seconds"] for r in _last_records(folder).values())
+
+
+def reused_runs(folder: Path) -> int:
+    return sum(r["status"] == "reused" for r in _last_records(folder).values())
 
 
 def run_study(
@@ -49,15 +60,19 @@ def run_study(
     jobs: int = 1,
     set_items: list[str] | None = None,
     echo: Any = print,
+    reuse: bool = True,
 ) -> list[str]:
-    """Run the named sweeps; return the names of those with a failed run."""
+    """Run the named sweeps; return the names of those with a failed run. With ``reuse``
+    a run that an earlier sweep trained (same config but for its evaluation) is copied."""
     from ssl_bench.sweep import run_sweep
 
     failed = []
     for name in names:
         file = experiments / f"{name}.yaml"
         start = time.perf_counter()
-        outcomes = run_sweep(file, runs / name, jobs=jobs, set_items=set_items, echo=echo)
+        outcomes = run_sweep(
+            file, runs / name, jobs=jobs, set_items=set_items, echo=echo, reuse=reuse
+        )
         echo(f"study: {name} done in {(time.perf_counter() - start) / 60:.1f} min")
         if any(o.status == "failed" for o in outcomes):
             failed.append(name)
@@ -107,6 +122,12 @@ def write_study(
         text = section(folder, specs[name], out.parent / f"{out.stem}_{name}")
         if minutes:
             text += f"\n\nSweep run time on its machine: {minutes:.0f} min."
+        if reused := reused_runs(folder):
+            text += (
+                f" {reused} of its runs were trained by another sweep of the study with the "
+                "same config and reused from there (evaluated here; their training time is "
+                "counted there)."
+            )
         parts.append(f"{anchor}\n{text}")
     out.write_text("\n\n".join(parts) + "\n")
     return out

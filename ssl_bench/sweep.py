@@ -143,9 +143,10 @@ def plan(path: str | Path, set_items: list[str] | None = None) -> list[RunSpec]:
 @dataclass
 class Outcome:
     name: str
-    status: str  # done | skipped (finished before) | resumed | failed
+    status: str  # done | skipped (finished before) | resumed | reused | failed
     seconds: float = 0.0
     error: str = ""
+    source: str = ""  # the run a reused one was copied from
 
 
 def _state(folder: Path) -> str:
@@ -170,21 +171,113 @@ def _run_one(spec: RunSpec, folder: Path, threads: int) -> Outcome:
         return _launch(spec, folder, resume)
     cfg = spec.config
     assert cfg is not None
+    _swept(cfg, threads)
     if threads:
-        cfg.train.threads = threads
         torch.set_num_threads(threads)
-    cfg.train.progress = False  # one line per run instead of interleaved bars
     start = time.perf_counter()
     try:
         run(cfg, folder, resume=resume)
     except KeyboardInterrupt:
         raise
     except Exception as err:  # noqa: BLE001  (recorded in sweep.jsonl; the sweep goes on)
-        first = str(err).splitlines()[0] if str(err) else ""
-        return Outcome(
-            spec.name, "failed", time.perf_counter() - start, f"{type(err).__name__}: {first}"
-        )
+        return _failed(spec.name, start, err)
     return Outcome(spec.name, "resumed" if resume else "done", time.perf_counter() - start)
+
+
+# ---------------------------------------------------------------- reusing a twin run
+def finished_elsewhere(out: Path) -> list[tuple[Path, dict[str, Any], dict[str, Any]]]:
+    """Finished runs that still hold their weights in the other sweep folders beside
+    ``out`` (``RUNS/<sweep>/<run>``, the layout `ssl-bench study` writes): folder, config
+    and summary of each. Only folders with a sweep.yaml count, so ``--out /tmp/x`` does not
+    search the whole of /tmp; an unreadable record is passed over, not an error."""
+    import json
+
+    import yaml
+
+    found = []
+    for sweep in sorted(out.parent.glob("*/sweep.yaml")):
+        if sweep.parent.resolve() == out.resolve():
+            continue
+        for summary in sorted(sweep.parent.glob("*/summary.json")):
+            folder = summary.parent
+            if not (folder / "checkpoints" / "last.pt").is_file():
+                continue
+            try:
+                config = yaml.safe_load((folder / "config.yaml").read_text())
+                record = json.loads(summary.read_text())
+            except (OSError, ValueError, yaml.YAMLError):
+                continue
+            if isinstance(config, dict) and isinstance(record, dict):
+                found.append((folder, config, record))
+    return found
+
+
+def find_twin(
+    spec: RunSpec, runs: list[tuple[Path, dict[str, Any], dict[str, Any]]]
+) -> Path | None:
+    """A run that trained exactly what ``spec`` trains: the same config except for keys
+    that change only its evaluation and reporting, on the same kind of device and number
+    of processes. On one machine the CPU path repeats a run to the digit, so training it
+    again would be waste. (Thread count and device stay compared: they can change the
+    order of float reductions, and so the numbers.)"""
+    from ssl_bench.layering import diff
+    from ssl_bench.runner import RESUME_IGNORED
+    from ssl_bench.runtime import select_device
+
+    assert spec.config is not None
+    ignored = tuple(k for k in RESUME_IGNORED if k not in ("train.device", "train.threads"))
+    mine = spec.config.to_dict()
+    device = select_device(spec.config.train.device).type
+    for folder, saved, summary in runs:
+        same_place = str(summary.get("device", "")).split(" ")[0] == device
+        if same_place and summary.get("world_size", 1) == spec.nproc:
+            if not [k for k in diff(saved, mine) if not k.startswith(ignored)]:
+                return folder
+    return None
+
+
+def _failed(name: str, start: float, err: Exception) -> Outcome:
+    import time
+
+    first = str(err).splitlines()[0] if str(err) else ""
+    return Outcome(name, "failed", time.perf_counter() - start, f"{type(err).__name__}: {first}")
+
+
+def _reuse(spec: RunSpec, source: Path, folder: Path) -> Outcome:
+    """Copy ``source`` (weights, logs, cached features) to ``folder`` and evaluate it with
+    the spec's evaluators. The copy is made and evaluated beside the folder and moved into
+    place only when complete, so an interrupted one leaves nothing the next sweep could
+    trip on: that sweep finds the run "new" and reuses it again."""
+    import json
+    import shutil
+    import time
+
+    from ssl_bench.runner import evaluate_twin
+
+    assert spec.config is not None
+    start = time.perf_counter()
+    # Beside the sweep folder, not in it: a leftover must not look like one of its runs.
+    partial = folder.parent.with_name(f".{folder.parent.name}.{folder.name}.partial")
+    try:
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(source, partial, ignore=shutil.ignore_patterns("summary.json"))
+        summary = json.loads((source / "summary.json").read_text())
+        evaluate_twin(partial, spec.config, summary, source, run_dir=folder)
+        if folder.exists():  # a "new" folder: a failed attempt's leftovers, no weights
+            shutil.rmtree(folder)
+        partial.rename(folder)
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # noqa: BLE001  (recorded in sweep.jsonl; the sweep goes on)
+        return _failed(spec.name, start, err)
+    return Outcome(spec.name, "reused", time.perf_counter() - start, source=str(source))
+
+
+def _swept(cfg: Config, threads: int) -> None:
+    """What a sweep changes in every run's config: its share of the CPU threads, no bar."""
+    if threads:
+        cfg.train.threads = threads
+    cfg.train.progress = False  # one line per run instead of interleaved bars
 
 
 def _launch(spec: RunSpec, folder: Path, resume: bool) -> Outcome:
@@ -236,9 +329,12 @@ def run_sweep(
     jobs: int = 1,
     set_items: list[str] | None = None,
     echo: Any = print,
+    reuse: bool = True,
 ) -> list[Outcome]:
     """Run every run of a sweep under ``out/<run name>``; skip finished runs, resume
-    interrupted ones, record failures in ``out/sweep.jsonl`` and carry on."""
+    interrupted ones, record failures in ``out/sweep.jsonl`` and carry on. With ``reuse``,
+    a new run that another sweep beside ``out`` already trained (same config but for its
+    evaluation) is copied from there and only evaluated."""
     import json
     import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -259,18 +355,28 @@ def run_sweep(
     outcomes = [Outcome(r.name, "skipped") for r in runs if r not in todo]
     echo(f"sweep {path}: {len(runs)} runs, {len(outcomes)} already finished, {len(todo)} to run")
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 0
-    gpus = _gpu_count()
-    if jobs > 1 and gpus:  # one run per GPU: spread the runs over the devices
-        for i, r in enumerate(todo):
-            if r.config is not None and r.config.train.device == "auto":
-                r.config.train.device = f"cuda:{i % gpus}"
 
     def record(o: Outcome) -> None:
         outcomes.append(o)
         with (out / "sweep.jsonl").open("a") as f:
             f.write(json.dumps(o.__dict__) + "\n")
-        detail = f" ({o.error})" if o.error else ""
+        detail = f" ({o.error})" if o.error else f" (from {o.source})" if o.source else ""
         echo(f"[{len(outcomes)}/{len(runs)}] {o.name}: {o.status} in {o.seconds:.0f} s{detail}")
+
+    if reuse:  # before any training, one at a time: a copy and an evaluation each
+        others = finished_elsewhere(out)
+        for r in list(todo):
+            if r.config is None or _state(out / r.name) != "new":
+                continue
+            _swept(r.config, threads)
+            if twin := find_twin(r, others):
+                record(_reuse(r, twin, out / r.name))
+                todo.remove(r)
+    gpus = _gpu_count()
+    if jobs > 1 and gpus:  # one run per GPU: spread the runs over the devices
+        for i, r in enumerate(todo):
+            if r.config is not None and r.config.train.device == "auto":
+                r.config.train.device = f"cuda:{i % gpus}"
 
     if jobs <= 1:
         for r in todo:
@@ -326,17 +432,29 @@ def time_step(cfg: Config, repeats: int = 2) -> float:
 
 
 def dry_run(
-    path: str | Path, out: str | Path, set_items: list[str] | None = None, echo: Any = print
+    path: str | Path,
+    out: str | Path,
+    set_items: list[str] | None = None,
+    echo: Any = print,
+    reuse: bool = True,
 ) -> float:
     """Print the plan and an estimated training time (one short timing per distinct
     method setting); return the estimate in seconds. Nothing is written."""
     runs = plan(path, set_items)
     out = Path(out)
+    others = finished_elsewhere(out) if reuse else []
     cache: dict[str, float] = {}
     total = 0.0
+    reused = 0
     for r in runs:
         cfg = r.config
         assert cfg is not None
+        _swept(cfg, 0)
+        twin = find_twin(r, others) if _state(out / r.name) == "new" else None
+        if twin is not None:
+            echo(f"  {r.name:<40} {r.method:<8} reused from {twin} (evaluation only)")
+            reused += 1
+            continue
         t = cfg.train
         key = repr(
             (r.method, cfg.method, cfg.model, cfg.data.image_size, t.batch_size, t.accum_steps)
@@ -354,8 +472,9 @@ def dry_run(
             f"  {r.name:<40} {r.method:<8} {cfg.train.epochs:>3} x {per_epoch:>4} steps"
             f"  {cost} {state}"
         )
+    shown = f"{len(runs)} runs" + (f" ({reused} reused, evaluation only)" if reused else "")
     echo(
-        f"{len(runs)} runs; estimated training time ~{total / 60:.0f} min on this machine "
+        f"{shown}; estimated training time ~{total / 60:.0f} min on this machine "
         f"(from timed steps per setting; evaluation not included)"
     )
     return total

@@ -298,7 +298,8 @@ def test_study_command_reports_existing_runs_and_rejects_unknown_sweeps(run_cli,
     code, stdout, err = run_cli(*args)
     assert code == 0, err
     text = out.read_text()
-    assert "ssl-bench study --only collapse,methods --report-only" in text
+    # The command that made it, with the folders it read and wrote.
+    assert f"ssl-bench study --only collapse,methods --runs {runs} -o {out} --report-only" in text
     assert "`byol_no_predictor`: complete collapse" in text and "Not run yet" in text
     code, _, err = run_cli("study", "--only", "collapse,speed", "--report-only")
     assert code == 2 and "unknown study sweep 'speed'" in err and "batch_size" in err

@@ -188,3 +188,47 @@ def test_jobs_run_in_parallel_processes_with_split_threads(run_cli, tmp_path):
     for name in ("method=simclr-seed0", "method=byol-seed0"):
         summary = json.loads((tmp_path / "runs" / name / "summary.json").read_text())
         assert summary["config"]["train"]["threads"] == expected
+
+
+def test_a_run_another_sweep_trained_is_reused_and_evaluated_its_own_way(run_cli, tmp_path):
+    # Two sweeps of one study that share a run: the second copies the first's weights
+    # and evaluates them with its own evaluators instead of training them again.
+    first = tmp_path / "first.yaml"
+    first.write_text(TINY_BASE + "arms:\n  simclr: {method: simclr}\nseeds: [0]\n")
+    second = tmp_path / "second.yaml"
+    second.write_text(
+        TINY_BASE.replace("evaluators: knn", "evaluators: 'knn,collapse'")
+        + "arms:\n  baseline: {method: simclr}\nseeds: [0, 1]\n"
+    )
+    runs = tmp_path / "runs"
+    source_dir = runs / "first" / "simclr-seed0"
+    assert run_cli("sweep", first, "--out", runs / "first")[0] == 0
+    code, stdout, _ = run_cli("sweep", second, "--out", runs / "second", "--dry-run")
+    plan_lines = {line.split()[0]: line for line in stdout.splitlines() if "-seed" in line}
+    assert code == 0 and f"reused from {source_dir}" in plan_lines["baseline-seed0"]
+    assert "reused" not in plan_lines["baseline-seed1"]  # another seed is another training
+    code, stdout, err = run_cli("sweep", second, "--out", runs / "second")
+    assert code == 0, err
+    assert "baseline-seed0: reused in" in stdout and f"(from {source_dir})" in stdout
+    assert "baseline-seed1: done" in stdout
+    log = [json.loads(line) for line in (runs / "second" / "sweep.jsonl").read_text().splitlines()]
+    assert [(r["status"], r["source"]) for r in log] == [("reused", str(source_dir)), ("done", "")]
+    source = json.loads((source_dir / "summary.json").read_text())
+    copy = json.loads((runs / "second" / "baseline-seed0" / "summary.json").read_text())
+    assert copy["reused_from"] == str(source_dir)
+    assert copy["run_dir"] == str(runs / "second" / "baseline-seed0")
+    assert copy["train_seconds"] == source["train_seconds"]  # what the training cost
+    assert "collapse" in copy["eval"] and "collapse" not in source["eval"]
+    # Its records read as the second sweep's own: config.yaml differs from the trained
+    # seed's only in the seed (so the two are one row, mean ± std, in a results table).
+    config = yaml.safe_load((runs / "second" / "baseline-seed0" / "config.yaml").read_text())
+    trained = yaml.safe_load((runs / "second" / "baseline-seed1" / "config.yaml").read_text())
+    assert config["eval"]["evaluators"] == "knn,collapse" and copy["config"] == config
+    assert config == {**trained, "train": {**trained["train"], "seed": 0}}
+    # --no-reuse trains it again, to the same numbers: reuse loses nothing.
+    code, stdout, _ = run_cli("sweep", second, "--out", runs / "third", "--no-reuse")
+    assert code == 0 and "baseline-seed0: done" in stdout
+    again = json.loads((runs / "third" / "baseline-seed0" / "summary.json").read_text())
+    assert again["eval"]["knn"] == copy["eval"]["knn"] == source["eval"]["knn"]
+    assert again["eval"]["collapse"] == copy["eval"]["collapse"]
+    assert not list(tmp_path.rglob("*.partial"))
