@@ -368,8 +368,8 @@ def evaluate_twin(
     repeats, under ``cfg``'s own evaluation settings (a sweep reusing another sweep's run);
     write cfg as its config and ``summary`` (the source's, re-evaluated) as its summary.
     ``run_dir``: where the copy will live (it is evaluated before it is moved there)."""
-    summary = {**summary, "run_dir": str(run_dir), "reused_from": str(source)}
-    summary["config"] = cfg.to_dict()
+    config = cfg.to_dict()
+    summary = {**summary, "run_dir": str(run_dir), "reused_from": str(source), "config": config}
     for key in ("eval", "eval_seconds", "evaluated_checkpoint"):
         summary.pop(key, None)
     if cfg.eval.enabled:
@@ -381,7 +381,7 @@ def evaluate_twin(
         )
         summary["eval_seconds"] = round(time.perf_counter() - start, 2)
     run_folder = RunFolder(folder)
-    run_folder.write_config(cfg.to_dict())
+    run_folder.write_config(config)
     run_folder.write_summary(summary)
     return summary
 

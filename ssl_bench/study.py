@@ -49,8 +49,6 @@ def sweep_seconds(folder: Path) -> float:
     return sum(r["seconds"] for r in _last_records(folder).values())
 
 
-def reused_runs(folder: Path) -> int:
-    return sum(r["status"] == "reused" for r in _last_records(folder).values())
 
 
 def run_study(
@@ -118,11 +116,13 @@ def write_study(
                 f"`ssl-bench sweep experiments/{name}.yaml` (or `ssl-bench study --only {name}`)."
             )
             continue
-        minutes = sweep_seconds(folder) / 60
+        records = _last_records(folder).values()
+        minutes = sum(r["seconds"] for r in records) / 60  # sweep_seconds, read once
+        reused = sum(r["status"] == "reused" for r in records)
         text = section(folder, specs[name], out.parent / f"{out.stem}_{name}")
         if minutes:
             text += f"\n\nSweep run time on its machine: {minutes:.0f} min."
-        if reused := reused_runs(folder):
+        if reused:
             text += (
                 f" {reused} of its runs were trained by another sweep of the study with the "
                 "same config and reused from there (evaluated here; their training time is "
