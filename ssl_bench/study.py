@@ -49,8 +49,6 @@ def sweep_seconds(folder: Path) -> float:
     return sum(r["seconds"] for r in _last_records(folder).values())
 
 
-
-
 def run_study(
     experiments: Path,
     runs: Path,
