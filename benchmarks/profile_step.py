@@ -29,7 +29,7 @@ from ssl_bench.data.views import ViewGenerator
 from ssl_bench.layering import resolve
 from ssl_bench.method import DataInfo, build_method
 from ssl_bench.runfolder import RunFolder
-from ssl_bench.runtime import dist_info, seed_everything, select_device
+from ssl_bench.runtime import dist_info, precision_name, seed_everything, select_device
 from ssl_bench.trainer import Trainer
 
 RESULTS = Path(__file__).parent / "results" / "profile.md"
@@ -37,8 +37,11 @@ PARTS = ("views", "forward", "backward", "optimizer", "ema")
 METHODS = ("simclr", "byol", "dino", "logo", "supervised")
 
 
-def profile_method(name: str, steps: int, device_name: str, batch: int | None) -> dict:
+def profile_method(
+    name: str, steps: int, device_name: str, batch: int | None, precision: str = "auto"
+) -> dict:
     sets = [f"data.train_size={steps * (batch or 128)}", "train.knn_monitor=false"]
+    sets.append(f"train.precision={precision}")
     sets += ["train.log_every=1000", "train.progress=false", f"train.device={device_name}"]
     if batch:
         sets.append(f"train.batch_size={batch}")
@@ -76,6 +79,7 @@ def profile_method(name: str, steps: int, device_name: str, batch: int | None) -
         "parts": part_ms,
         "other_ms": max(0.0, step_ms - sum(part_ms.values())),
         "device": str(device),
+        "precision": precision_name(device, cfg.train.precision),
     }
 
 
@@ -95,7 +99,8 @@ def to_markdown(rows: list[dict], command: str) -> str:
     cpu = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     return (
         "# Where a training step's time goes\n\n"
-        f"`{command}` on {rows[0]['device']} ({cpu}), torch {torch.__version__}. Each part is "
+        f"`{command}` on {rows[0]['device']} ({cpu}, {rows[0]['precision']}), "
+        f"torch {torch.__version__}. Each part is "
         "the profiler's CPU time inside the trainer's `record_function` span, per step "
         "(the second epoch's steps, after a warm-up epoch; profiler overhead included); "
         "`other` = the rest of the wall time (schedule, bookkeeping, logging, Python).\n\n"
@@ -110,11 +115,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (train.precision)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     rows = []
     for name in args.methods.split(","):
-        r = profile_method(name.strip(), args.steps, args.device, args.batch_size)
+        r = profile_method(name.strip(), args.steps, args.device, args.batch_size, args.precision)
         print(
             f"{r['method']:>10}: {r['step_ms']:.0f} ms/step, "
             + ", ".join(f"{p} {ms:.0f}" for p, ms in r["parts"].items())
@@ -124,7 +130,7 @@ def main() -> None:
     command = (
         "python benchmarks/profile_step.py --methods " + args.methods + f" --steps {args.steps}"
     )
-    command += f" --device {args.device}" + (
+    command += f" --device {args.device} --precision {args.precision}" + (
         f" --batch-size {args.batch_size}" if args.batch_size else ""
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)

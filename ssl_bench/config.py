@@ -170,7 +170,7 @@ class TrainConfig:
     accum_steps: int = 1  # gradient accumulation; EMA updates once per real optimiser step
     seed: int = 0
     device: str = "auto"  # auto = cuda if available, else cpu
-    precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU
+    precision: str = "auto"  # auto = bf16 autocast on CUDA and bf16-capable CPUs, else fp32
     log_every: int = 10  # optimiser steps between metrics.jsonl lines
     knn_monitor: bool = True  # cheap kNN on the val split after each epoch
     knn_monitor_size: int = 1000  # monitor's memory bank (train); half as many val queries

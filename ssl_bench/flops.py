@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
-from ssl_bench.runtime import autocast, rng_state, set_rng_state
+from ssl_bench.runtime import autocast, rng_state, set_rng_state, uses_bf16
 
 
 def flops_per_image(
@@ -52,8 +52,7 @@ def flops_per_image(
 
 def matmul_flops_per_s(device: torch.device, precision: str, size: int = 2048) -> float:
     """FLOP/s of a ``size``^2 matmul in the run's precision: the machine's practical peak."""
-    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    dtype = torch.bfloat16 if bf16 else torch.float32
+    dtype = torch.bfloat16 if uses_bf16(device, precision) else torch.float32
     # Constant operands: a matmul's speed does not depend on the values, and drawing
     # random ones would move the global RNG the evaluation comes after.
     a = torch.full((size, size), 0.5, device=device, dtype=dtype)

@@ -217,19 +217,22 @@ def find_twin(
 ) -> Path | None:
     """A run that trained exactly what ``spec`` trains: the same config except for keys
     that change only its evaluation and reporting, on the same kind of device and number
-    of processes. On one machine the CPU path repeats a run to the digit, so training it
-    again would be waste. (Thread count and device stay compared: they can change the
-    order of float reductions, and so the numbers.)"""
+    of processes, in the same precision. On one machine the CPU path repeats a run to the
+    digit, so training it again would be waste. (Thread count and device stay compared:
+    they can change the order of float reductions, and so the numbers.)"""
     from ssl_bench.layering import diff
     from ssl_bench.runner import RESUME_IGNORED
-    from ssl_bench.runtime import select_device
+    from ssl_bench.runtime import precision_name, select_device
 
     assert spec.config is not None
     ignored = tuple(k for k in RESUME_IGNORED if k not in ("train.device", "train.threads"))
     mine = spec.config.to_dict()
-    device = select_device(spec.config.train.device).type
+    device = select_device(spec.config.train.device)
+    # precision "auto" means bf16 on one CPU and fp32 on another: compare what it ran in.
+    precision = precision_name(device, spec.config.train.precision)
     for folder, saved, summary in runs:
-        same_place = str(summary.get("device", "")).split(" ")[0] == device
+        same_place = str(summary.get("device", "")).split(" ")[0] == device.type
+        same_place &= summary.get("precision", "fp32") == precision
         if same_place and summary.get("world_size", 1) == spec.nproc:
             if not [k for k in diff(saved, mine) if not k.startswith(ignored)]:
                 return folder

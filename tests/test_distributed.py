@@ -116,6 +116,8 @@ def _config(method: str, *extra: str):  # noqa: ANN202
 
     args = [*TINY, *NO_BN, *EQUIVALENT.get(method, []), "--no-eval", *extra]
     args += ["--set", "train.knn_monitor=false", "--set", "train.log_every=1"]
+    # fp32 even where "auto" is bf16: the tolerances below are float32 rounding.
+    args += ["--set", "train.precision=fp32"]
     return resolve_config(_parser().parse_args(["run", method, *args]))
 
 

@@ -232,3 +232,20 @@ def test_a_run_another_sweep_trained_is_reused_and_evaluated_its_own_way(run_cli
     assert again["eval"]["knn"] == copy["eval"]["knn"] == source["eval"]["knn"]
     assert again["eval"]["collapse"] == copy["eval"]["collapse"]
     assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_a_run_trained_in_another_precision_is_not_a_twin(tmp_path):
+    # precision "auto" is bf16 on one CPU and fp32 on another: the numbers differ.
+    import torch
+
+    from ssl_bench.runtime import precision_name
+    from ssl_bench.sweep import find_twin
+
+    (spec,) = plan(write(tmp_path, TINY_BASE + "arms:\n  a: {method: simclr}\nseeds: [0]\n"))
+    assert spec.config is not None
+    mine = precision_name(torch.device("cpu"), spec.config.train.precision)
+    other = "fp32" if mine == "bf16" else "bf16"
+    record = {"device": "cpu (2 cores)", "precision": mine, "world_size": 1}
+    saved = spec.config.to_dict()
+    assert find_twin(spec, [(tmp_path / "x", saved, record)]) == tmp_path / "x"
+    assert find_twin(spec, [(tmp_path / "x", saved, {**record, "precision": other})]) is None

@@ -232,3 +232,16 @@ def test_flop_count_leaves_the_run_unchanged_and_summary_has_utilisation(tiny, t
     summary = run(config(tiny, "simclr", "--no-eval"), tmp_path / "r")
     assert summary["train_gflops_per_image"] > 0 and 0 < summary["utilisation"] < 2
     assert summary["train_steps_per_s"] > 0
+
+
+def test_auto_precision_is_bf16_only_where_the_hardware_multiplies_bf16(monkeypatch):
+    from ssl_bench import runtime
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert runtime.precision_name(cpu, "fp32") == "fp32"
+    assert runtime.precision_name(cpu, "bf16") == "bf16"
+    assert runtime.precision_name(cuda, "auto") == "bf16"
+    for native, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(runtime, "cpu_has_bf16", lambda native=native: native)
+        assert runtime.precision_name(cpu, "auto") == expected
+        assert isinstance(runtime.autocast(cpu, "auto"), torch.autocast) is native
