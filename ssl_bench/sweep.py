@@ -406,7 +406,7 @@ def time_step(cfg: Config, repeats: int = 2) -> float:
 
     from ssl_bench.data.views import ViewGenerator, resolve_views
     from ssl_bench.method import DataInfo, build_method
-    from ssl_bench.runtime import select_device
+    from ssl_bench.runtime import autocast, select_device
 
     device = select_device(cfg.train.device)
     size, batch, accum = cfg.data.image_size, cfg.train.batch_size, cfg.train.accum_steps
@@ -426,7 +426,8 @@ def time_step(cfg: Config, repeats: int = 2) -> float:
     for _ in range(repeats + 1):  # the first step warms up and is not counted
         start = time.perf_counter()
         for _ in range(accum):
-            loss = method.training_step(views(images, specs, gen), labels, 0, 1)["loss"]
+            with autocast(device, cfg.train.precision):  # bf16 where the trainer uses it
+                loss = method.training_step(views(images, specs, gen), labels, 0, 1)["loss"]
             (loss / accum).backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
