@@ -426,8 +426,9 @@ def time_step(cfg: Config, repeats: int = 2) -> float:
     for _ in range(repeats + 1):  # the first step warms up and is not counted
         start = time.perf_counter()
         for _ in range(accum):
+            made = views(images, specs, gen)  # in fp32, as the trainer makes them
             with autocast(device, cfg.train.precision):  # bf16 where the trainer uses it
-                loss = method.training_step(views(images, specs, gen), labels, 0, 1)["loss"]
+                loss = method.training_step(made, labels, 0, 1)["loss"]
             (loss / accum).backward()
         opt.step()
         opt.zero_grad(set_to_none=True)

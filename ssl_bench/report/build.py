@@ -49,8 +49,10 @@ def spec_of(folder: Path, kind: str | None) -> ReportSpec:
 
 def setup(folder: Path, df: pd.DataFrame) -> str:
     """Dataset, sizes, backbone, epochs, batch and seeds, read from the runs themselves."""
-    first = json.loads(next(folder.rglob("summary.json")).read_text())
-    data = first["config"]["data"]
+    summaries = [json.loads(p.read_text()) for p in sorted(folder.rglob("summary.json"))]
+    first, data = summaries[0], summaries[0]["config"]["data"]
+    # Records from before precision was recorded trained in fp32.
+    precision = ", ".join(sorted({s.get("precision", "fp32") for s in summaries}))
 
     def values(column: str) -> str:
         return ", ".join(str(v) for v in sorted(df[column].dropna().unique()))
@@ -64,7 +66,7 @@ def setup(folder: Path, df: pd.DataFrame) -> str:
         f"{data['val_size']} val / {data['test_size']} test images at {data['image_size']} px), "
         f"backbone `{values('backbone')}`, {values('epochs')} epochs, batch {values('batch_size')}"
         f"; {len(df)} runs, {per_row} seeds per row (seeds {values('seed')}); "
-        f"device {first['device']}.\n\n**Protocol.** {protocol(k, t)}"
+        f"device {first['device']}, {precision}.\n\n**Protocol.** {protocol(k, t)}"
     )
 
 
