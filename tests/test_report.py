@@ -145,6 +145,7 @@ def test_every_section_writes_a_table_and_a_plot(tmp_path, kind):
     text = out.read_text()
     assert text.startswith(f"# Report: {KINDS[kind]}")
     assert "**Setup.** Dataset `shapes` (500 train" in text and "3 seeds per row" in text
+    assert "device cpu, fp32." in text  # records without a precision trained in fp32
     assert "**Protocol.**" in text and "**Reading.**" in text and "| ---" not in text
     assert " ± " in text  # mean ± std over the seeds
     png = tmp_path / "out" / f"{kind}.png"
