@@ -56,7 +56,9 @@ def blocks_to_patches(blocks: Tensor, grid: int) -> Tensor:
     cover (B, 4K), sorted ascending (the order the student sees tokens in)."""
     half = grid // 2
     row, col = blocks // half * 2, blocks % half * 2  # top-left patch of each block
-    offsets = torch.tensor([0, 1, grid, grid + 1], device=blocks.device)
+    # [0, 1, grid, grid + 1], made on the device (a tensor from a list is a host copy)
+    step = torch.arange(2, device=blocks.device)
+    offsets = (step[:, None] * grid + step[None, :]).flatten()
     patches = (row * grid + col)[..., None] + offsets  # (B, K, 4)
     return patches.flatten(1).sort(dim=1).values
 

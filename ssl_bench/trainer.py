@@ -23,7 +23,7 @@ from ssl_bench.eval.knn import knn_eval
 from ssl_bench.method import Method
 from ssl_bench.optim import apply_schedule, build_optimizer, peak_lr
 from ssl_bench.runfolder import RunFolder
-from ssl_bench.runtime import DistInfo, autocast, rng_state, set_rng_state
+from ssl_bench.runtime import DistInfo, autocast, rng_state, set_rng_state, to_device
 
 
 class Diverged(Exception):
@@ -84,7 +84,7 @@ class Trainer:
         # same views for the same global batch (data/views.py, Draws).
         self.generator = torch.Generator(device=device)
         # This rank's positions in every global batch, for its views' random numbers.
-        self.rows = rank_rows(t.batch_size, dist.rank, dist.world_size)
+        self.rows = rank_rows(t.batch_size, dist.rank, dist.world_size).to(device)
         self.progress = Progress()
 
     # ---------------------------------------------------------------- checkpoints
@@ -148,7 +148,7 @@ class Trainer:
             )
             self.generator.manual_seed(step_seed(t.seed, step))
             start = self.generator.get_state()
-            micros = index.to(self.device).split(self.micro_batch)
+            micros = to_device(index, self.device).split(self.micro_batch)
             # record_function: named spans for benchmarks/profile_step.py (no-ops otherwise)
             for k, (micro, rows) in enumerate(zip(micros, self.rows.split(self.micro_batch))):
                 with record_function("step/views"):

@@ -78,7 +78,7 @@ def export(
     if not list(module.state_dict()):
         raise UserError(f"method '{cfg.method.name}' has no backbone weights to export")
     weights = _contiguous(module.state_dict())
-    mean, std = r.views.mean.tolist(), r.views.std.tolist()  # what the run normalised with
+    mean, std = list(r.views.mean), list(r.views.std)  # what the run normalised with
     summary = folder.read_summary() if folder.summary_path.is_file() else {}
     meta = {
         "backbone": cfg.model.backbone,

@@ -111,3 +111,30 @@ def test_normalize_matches_torchvision(batch):
     mean, std = torch.tensor([0.4, 0.5, 0.6]), torch.tensor([0.2, 0.25, 0.3])
     out = ops.normalize(x, mean, std)
     torch.testing.assert_close(out[0], TF.normalize(x[0], mean.tolist(), std.tolist()))
+
+
+def test_whole_batch_subset_ops_give_the_subset_paths_numbers_bit_for_bit(monkeypatch):
+    """On accelerators colour jitter and blur compute on the whole batch (no host sync);
+    the numbers must be those of the CPU's subset path, so a run does not depend on it."""
+    g = torch.Generator().manual_seed(1)
+    n = 48
+    x = torch.rand(n, 3, 16, 16, generator=g)
+    factors = torch.stack(
+        [0.6 + 0.8 * torch.rand(n, generator=g) for _ in range(3)]
+        + [0.2 * torch.rand(n, generator=g) - 0.1],
+        dim=1,
+    )
+    order = torch.rand(n, 4, generator=g).argsort(dim=1)
+    apply = torch.rand(n, generator=g) < 0.8
+    sigma = 0.1 + 1.9 * torch.rand(n, generator=g)
+    blur = torch.rand(n, generator=g) < 0.5
+
+    def both():
+        return ops.color_jitter(x, factors, order, apply), ops.gaussian_blur(x, sigma, 5, blur)
+
+    subset = both()
+    monkeypatch.setattr(ops, "on_subsets", lambda device: False)
+    whole = both()
+    for a, b in zip(subset, whole):
+        assert torch.equal(a, b)
+    assert not torch.equal(subset[0], x) and not torch.equal(subset[1], x)

@@ -3,12 +3,19 @@ import math
 
 import pytest
 import torch
+from helpers import HostSyncs
 
 from ssl_bench import checkpoint
 from ssl_bench.cli import _parser as parser
 from ssl_bench.cli import resolve_config
+from ssl_bench.data import ops
+from ssl_bench.data.datasets import load_dataset
+from ssl_bench.data.views import Draws, ViewGenerator
+from ssl_bench.method import DataInfo, build_method
 from ssl_bench.registry import METHODS
+from ssl_bench.runfolder import RunFolder
 from ssl_bench.runner import run
+from ssl_bench.runtime import dist_info
 from ssl_bench.schedules import cosine, warmup_cosine
 from ssl_bench.trainer import Diverged, Trainer
 
@@ -245,3 +252,40 @@ def test_auto_precision_is_bf16_only_where_the_hardware_multiplies_bf16(monkeypa
         monkeypatch.setattr(runtime, "cpu_has_bf16", lambda native=native: native)
         assert runtime.precision_name(cpu, "auto") == expected
         assert isinstance(runtime.autocast(cpu, "auto"), torch.autocast) is native
+
+
+# Boolean-mask indexing reads the mask's count on the host: a sync per use on CUDA.
+# Known, in code we take from lightly or built on its losses: lightly's NTXentLoss drops
+# the self-similarities with a boolean mask (SimCLR); DetailCLIP selects its removed
+# patches with one (its reconstruction loss and lightly's iBOT patch loss).
+MASK_INDEXING = {"index", "index_put", "index_put_", "_index_put_impl_"}
+KNOWN_SYNCS = {"simclr": MASK_INDEXING, "detailclip": MASK_INDEXING}
+
+
+@pytest.mark.parametrize("method", TRAINABLE)
+def test_a_training_step_makes_the_host_wait_for_no_device(tiny, tmp_path, monkeypatch, method):
+    """Views, forward, backward and the EMA update of one step, with the views' accelerator
+    path forced, run no op that would make the host wait for a GPU (``.item()``,
+    ``nonzero``, boolean-mask indexing), so the host can queue the next step's kernels
+    while the device works. Seen on the CPU with :class:`helpers.HostSyncs`; the
+    optimiser and logging are left out (their scalars live on the host)."""
+    monkeypatch.setattr(ops, "on_subsets", lambda device: False)
+    extra = ["--set", "model.depth=1"] if method in ("clip", "detailclip") else []
+    cfg = config(tiny, method, "--no-eval", *extra)
+    data = load_dataset(cfg.data)
+    m = build_method(cfg, DataInfo.of(data))
+    views = ViewGenerator([0.5] * 3, [0.25] * 3)
+    trainer = Trainer(m, data, cfg, RunFolder(tmp_path), torch.device("cpu"), views, dist_info())
+    index = torch.arange(cfg.train.batch_size)
+
+    def step(k: int) -> None:
+        draws = Draws(trainer.generator, trainer.rows, cfg.train.batch_size)
+        made = trainer.views(trainer.images[index], trainer.specs, draws)
+        trainer.step_module(made, trainer.targets[index], k, 10)["loss"].backward()
+        m.after_optimizer_step(k + 1, 10)
+
+    step(0)  # first-call work: constants cached on the device
+    with HostSyncs() as watch:
+        step(1)
+    assert "convolution_backward" in watch.seen or "mm" in watch.seen  # it saw the step
+    assert watch.syncs <= KNOWN_SYNCS.get(method, set()), watch.syncs

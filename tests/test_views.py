@@ -1,8 +1,10 @@
 import pytest
 import torch
+from helpers import HostSyncs
 
 from ssl_bench.config import AugConfig
-from ssl_bench.data.views import EVAL_VIEW, ViewGenerator, ViewSpec, resolve_views
+from ssl_bench.data import ops
+from ssl_bench.data.views import EVAL_VIEW, Draws, ViewGenerator, ViewSpec, resolve_views
 from ssl_bench.errors import UserError
 
 
@@ -108,3 +110,25 @@ def test_vertical_flips_and_transposes_come_from_the_run_config():
 def test_vertical_flip_probability_is_validated():
     with pytest.raises(UserError, match=r"aug.vflip_p is a probability in \[0, 1\], got 1.5"):
         AugConfig(vflip_p=1.5).validate()
+
+
+def test_views_on_an_accelerator_need_no_host_device_sync(monkeypatch):
+    """Data-dependent ops and tensors made from host data make the host wait for the
+    device. The accelerator path of the views must have none: checked on the CPU by
+    forcing that path and watching every aten op the views run."""
+    monkeypatch.setattr(ops, "on_subsets", lambda device: False)
+    specs = resolve_views(
+        [ViewSpec(blur_p=1.0), ViewSpec(blur_p=0.1, solarize_p=0.2), ViewSpec(size=8)],
+        AugConfig(vflip_p=0.5, transpose_p=0.5),
+        16,
+    )
+    images = torch.randint(0, 256, (8, 3, 16, 16), dtype=torch.uint8)
+    gen = ViewGenerator([0.5] * 3, [0.25] * 3)
+    draws = Draws(torch.Generator().manual_seed(0), torch.arange(8), 16)  # half a batch
+    gen(images, specs, draws)  # constants made and cached on the first call
+    with HostSyncs() as watch:
+        views = gen(images, specs, draws)
+    assert "grid_sampler_2d" in watch.seen  # the watch sees the views' ops
+    assert not watch.syncs, watch.syncs
+    assert "lift_fresh" not in watch.seen  # a tensor from host data: a host-device copy
+    assert [v.shape[-1] for v in views] == [16, 16, 8]

@@ -4,19 +4,26 @@ Each function takes a float batch ``(B, 3, H, W)`` in [0, 1] (or uint8 for the c
 and explicit per-sample parameters, so that it can be compared one image at a time with
 torchvision's functional transform under the same parameters (see tests/test_ops.py).
 Randomness lives in :mod:`ssl_bench.data.views`, not here.
+
+Two ops apply to a random subset of the batch (colour jitter's per-sample op order, blur).
+On the CPU they compute on that subset only; on an accelerator, picking a subset
+(``nonzero``) makes the host wait for the device, once per op, so there they compute on
+the whole batch and keep each sample's result with ``torch.where``: more arithmetic, no
+host-device sync, and the same numbers bit for bit (tests/test_ops.py).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-# torchvision's own batched RGB<->HSV conversion; adjust_hue only takes one scalar factor
+# torchvision's own batched RGB->HSV conversion; adjust_hue only takes one scalar factor
 # per call, so we reuse its colour-space code and apply a per-sample shift ourselves.
-from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
+from torchvision.transforms.v2.functional._color import _rgb_to_hsv
 
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale (ITU-R 601-2)
 
@@ -138,6 +145,35 @@ def adjust_saturation(x: Tensor, factor: Tensor) -> Tensor:
     return _blend(x, gray(x), factor)
 
 
+# Which of (v, p, q, t) each of r, g, b takes in each of the six hue sectors.
+_SECTORS = ((0, 2, 1, 1, 3, 0), (3, 0, 0, 2, 1, 1), (1, 1, 3, 0, 0, 2))
+
+
+@functools.cache
+def _sector_table(device: torch.device) -> Tensor:
+    return torch.tensor(_SECTORS, dtype=torch.long).to(device)  # (3, 6), once per device
+
+
+def _hsv_to_rgb(img: Tensor) -> Tensor:
+    """torchvision's ``_hsv_to_rgb``, op for op (same numbers), with its sector table made
+    once per device: torchvision copies it to the device on every call, which makes the
+    host wait for the device. (B, 3, H, W) -> (B, 3, H, W)."""
+    h, s, v = img.unbind(dim=-3)
+    h6 = h.mul(6)
+    i = torch.floor(h6)
+    f = h6.sub_(i)
+    i = i.to(dtype=torch.int32)
+    sxf = s * f
+    one_minus_s = 1.0 - s
+    q = (1.0 - sxf).mul_(v).clamp_(0.0, 1.0)
+    t = sxf.add_(one_minus_s).mul_(v).clamp_(0.0, 1.0)
+    p = one_minus_s.mul_(v).clamp_(0.0, 1.0)
+    i.remainder_(6)
+    vpqt = torch.stack((v, p, q, t), dim=-3)
+    select = _sector_table(img.device)[:, i].moveaxis(0, -3)  # (B, 3, H, W)
+    return vpqt.gather(-3, select)
+
+
 def adjust_hue(x: Tensor, shift: Tensor) -> Tensor:
     """Rotate hue by ``shift`` (B,) in [-0.5, 0.5] turns."""
     h, s, v = _rgb_to_hsv(x).unbind(1)
@@ -148,13 +184,29 @@ def adjust_hue(x: Tensor, shift: Tensor) -> Tensor:
 JITTER_OPS = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
 
 
+def on_subsets(device: torch.device) -> bool:
+    """Whether subset ops index their subset (the CPU: less arithmetic) or compute on the
+    whole batch and select (accelerators: no host-device sync)."""
+    return device.type == "cpu"
+
+
 def color_jitter(x: Tensor, factors: Tensor, order: Tensor, apply: Tensor) -> Tensor:
     """torchvision's ColorJitter with a random op order *per sample*.
 
     ``factors`` (B, 4): brightness, contrast, saturation, hue; ``order`` (B, 4): a
     permutation of 0..3 per sample; ``apply`` (B,) bool. Each op runs once per sample,
-    on the subset of samples that has it at the current position in their order.
+    on the subset of samples that has it at the current position in their order (on an
+    accelerator: on the whole batch, each sample keeping its own op's result).
     """
+    if not on_subsets(x.device):
+        for position in range(4):
+            op_here = torch.where(apply, order[:, position], -1)  # (B,) op id, -1 = none
+            out = x
+            for op_id, op in enumerate(JITTER_OPS):
+                chosen = (op_here == op_id)[:, None, None, None]
+                out = torch.where(chosen, op(x, factors[:, op_id]), out)
+            x = out
+        return x
     x = x.clone()
     for position in range(4):
         for op_id, op in enumerate(JITTER_OPS):
@@ -178,19 +230,25 @@ def gaussian_kernels(sigma: Tensor, kernel_size: int) -> Tensor:
 
 def gaussian_blur(x: Tensor, sigma: Tensor, kernel_size: int, mask: Tensor) -> Tensor:
     """Separable Gaussian blur with a per-sample ``sigma``, reflect padding, on ``mask``."""
+    if not on_subsets(x.device):
+        return torch.where(mask[:, None, None, None], _blur(x, sigma, kernel_size), x)
     idx = mask.nonzero()[:, 0]
     if idx.numel() == 0:
         return x
-    sub = x[idx]
-    n, c, h, w = sub.shape
-    k = gaussian_kernels(sigma[idx], kernel_size).repeat_interleave(c, dim=0)  # (n*c, k)
+    out = x.clone()
+    out[idx] = _blur(x[idx], sigma[idx], kernel_size)
+    return out
+
+
+def _blur(x: Tensor, sigma: Tensor, kernel_size: int) -> Tensor:
+    """Every sample of ``x`` (n, c, h, w) blurred with its own ``sigma`` (n,)."""
+    n, c, h, w = x.shape
+    k = gaussian_kernels(sigma, kernel_size).repeat_interleave(c, dim=0)  # (n*c, k)
     pad = kernel_size // 2
-    y = F.pad(sub.reshape(1, n * c, h, w), (pad, pad, pad, pad), mode="reflect")
+    y = F.pad(x.reshape(1, n * c, h, w), (pad, pad, pad, pad), mode="reflect")
     y = F.conv2d(y, k[:, None, :, None], groups=n * c)  # vertical pass
     y = F.conv2d(y, k[:, None, None, :], groups=n * c)  # horizontal pass
-    out = x.clone()
-    out[idx] = y.reshape(n, c, h, w)
-    return out
+    return y.reshape(n, c, h, w)
 
 
 def solarize(x: Tensor, mask: Tensor, threshold: float = 0.5) -> Tensor:

@@ -127,8 +127,17 @@ class ViewGenerator:
     """Makes normalised float views from uint8 batches, on the batch's device."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        self.mean = torch.tensor(mean, dtype=torch.float32)
-        self.std = torch.tensor(std, dtype=torch.float32)
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+        self._constants: dict[tuple, Tensor] = {}
+
+    def _constant(self, values: Sequence[float], device: torch.device) -> Tensor:
+        """``values`` as a float32 tensor on ``device``, copied there once: a fresh
+        host-to-device copy each step would make the host wait for the device."""
+        key = (tuple(values), device)
+        if key not in self._constants:
+            self._constants[key] = torch.tensor(key[0], dtype=torch.float32).to(device)
+        return self._constants[key]
 
     def __call__(
         self,
@@ -173,17 +182,17 @@ class ViewGenerator:
             x = ops.transpose(x, coin(spec.transpose_p))
         if spec.jitter_p > 0:
             u = rand(4)
-            lo = torch.tensor(
+            lo = self._constant(
                 [
                     max(0.0, 1 - spec.brightness),
                     max(0.0, 1 - spec.contrast),
                     max(0.0, 1 - spec.saturation),
                     -spec.hue,
                 ],
-                device=dev,
+                dev,
             )
-            hi = torch.tensor(
-                [1 + spec.brightness, 1 + spec.contrast, 1 + spec.saturation, spec.hue], device=dev
+            hi = self._constant(
+                [1 + spec.brightness, 1 + spec.contrast, 1 + spec.saturation, spec.hue], dev
             )
             factors = lo + (hi - lo) * u
             order = rand(4).argsort(dim=1)
@@ -196,7 +205,7 @@ class ViewGenerator:
             x = ops.gaussian_blur(x, sigma, spec.blur_kernel, coin(spec.blur_p))
         if spec.solarize_p > 0:
             x = ops.solarize(x, coin(spec.solarize_p))
-        return ops.normalize(x, self.mean.to(dev), self.std.to(dev))
+        return ops.normalize(x, self._constant(self.mean, dev), self._constant(self.std, dev))
 
     def plain(self, images: Tensor, size: int | None = None) -> Tensor:
         """The evaluation view: the whole image (resized if ``size``), normalised."""
@@ -205,4 +214,5 @@ class ViewGenerator:
             x = torch.nn.functional.interpolate(
                 x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
             )
-        return ops.normalize(x, self.mean.to(x.device), self.std.to(x.device))
+        dev = x.device
+        return ops.normalize(x, self._constant(self.mean, dev), self._constant(self.std, dev))
