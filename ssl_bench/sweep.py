@@ -396,10 +396,10 @@ def run_sweep(
 # ---------------------------------------------------------------- --dry-run
 def time_step(cfg: Config, repeats: int = 2) -> float:
     """Seconds per optimiser step of ``cfg``'s method, timed on random images the way the
-    trainer runs it: ``train.accum_steps`` micro-batches per step, because a small
-    micro-batch costs far more per image than the full batch (fixed per-call overhead;
-    on 2 CPU cores SimCLR's steps of 8 micro-batches of 8 took ~2x those of one batch of
-    64, experiments/batch_size.yaml)."""
+    trainer runs it: ``train.accum_steps`` micro-batches per step, their views made
+    ``VIEWS_PER_CALL`` images at a time, because a small micro-batch costs more per image
+    than the full batch (fixed per-call overhead; on 2 CPU cores SimCLR's steps of 8
+    micro-batches of 8 took ~2x those of one batch of 64, experiments/batch_size.yaml)."""
     import time
 
     import torch
@@ -407,6 +407,7 @@ def time_step(cfg: Config, repeats: int = 2) -> float:
     from ssl_bench.data.views import ViewGenerator, resolve_views
     from ssl_bench.method import DataInfo, build_method
     from ssl_bench.runtime import autocast, select_device
+    from ssl_bench.trainer import VIEWS_PER_CALL
 
     device = select_device(cfg.train.device)
     size, batch, accum = cfg.data.image_size, cfg.train.batch_size, cfg.train.accum_steps
@@ -418,15 +419,20 @@ def time_step(cfg: Config, repeats: int = 2) -> float:
     views = ViewGenerator([0.5] * 3, [0.25] * 3)
     gen = torch.Generator(device=device).manual_seed(0)
     micro = batch // accum
-    images = torch.randint(0, 256, (micro, 3, size, size), dtype=torch.uint8, device=device)
+    per_call = min(accum, max(1, VIEWS_PER_CALL // micro))  # micro-batches per view call
+    shape = (micro * per_call, 3, size, size)
+    images = torch.randint(0, 256, shape, dtype=torch.uint8, device=device)
     labels = method.training_targets(torch.zeros(micro, dtype=torch.long)).to(device)
     params = [p for g in method.param_groups() for p in g["params"]]
     opt = torch.optim.SGD(params, lr=0.0)
     times = []
     for _ in range(repeats + 1):  # the first step warms up and is not counted
         start = time.perf_counter()
-        for _ in range(accum):
-            made = views(images, specs, gen)  # in fp32, as the trainer makes them
+        for k in range(accum):
+            if k % per_call == 0:
+                group = views(images, specs, gen)  # in fp32, as the trainer makes them
+            part = slice(k % per_call * micro, (k % per_call + 1) * micro)
+            made = [v[part] for v in group]
             with autocast(device, cfg.train.precision):  # bf16 where the trainer uses it
                 loss = method.training_step(made, labels, 0, 1)["loss"]
             (loss / accum).backward()

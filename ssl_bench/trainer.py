@@ -5,6 +5,7 @@ own loss and does its own EMA in ``after_optimizer_step``)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -36,6 +37,12 @@ class Diverged(Exception):
             f"lower --lr"
         )
         self.step, self.epoch, self.checkpoint_epoch = step, epoch, checkpoint_epoch
+
+
+# Images whose views one call makes when micro-batches are smaller (gradient
+# accumulation): enough to amortise a call's fixed cost, small enough that the views of
+# a step's other micro-batches never cost much memory.
+VIEWS_PER_CALL = 64
 
 
 def step_seed(seed: int, step: int) -> int:
@@ -147,15 +154,9 @@ class Trainer:
                 opt, self.cfg.optim, step, self.total_steps, self.warmup_steps, self.lr
             )
             self.generator.manual_seed(step_seed(t.seed, step))
-            start = self.generator.get_state()
-            micros = to_device(index, self.device).split(self.micro_batch)
-            # record_function: named spans for benchmarks/profile_step.py (no-ops otherwise)
-            for k, (micro, rows) in enumerate(zip(micros, self.rows.split(self.micro_batch))):
-                with record_function("step/views"):
-                    self.generator.set_state(start)  # each micro-step keeps its own rows
-                    draws = Draws(self.generator, rows, t.batch_size)
-                    views = self.views(self.images[micro], self.specs, draws)
-                last_micro = k + 1 == len(micros)
+            micro_steps = -(-len(index) // self.micro_batch)
+            for k, (micro, views) in enumerate(self._micro_batches(index)):
+                last_micro = k + 1 == micro_steps
                 with distributed.no_sync(self.step_module, skip=not last_micro):
                     with record_function("step/forward"), autocast(self.device, t.precision):
                         out = self.step_module(views, self.targets[micro], step, self.total_steps)
@@ -224,6 +225,33 @@ class Trainer:
             bar.set_postfix(epoch=f"{epoch + 1}/{t.epochs}", **shown)
         self.run.log(record)
         self.save()
+
+    def _micro_batches(self, index: torch.Tensor) -> Iterator[tuple[torch.Tensor, list]]:
+        """This step's micro-batches (indices into the images) with their views.
+
+        A sample's views depend only on the generator's state at the step's start and on
+        its position in the global batch (:class:`Draws`), so several micro-batches'
+        views can be made in one call and sliced, bit for bit the views each would make
+        alone. One call covers up to ``VIEWS_PER_CALL`` images: a view call costs ~4,000
+        small ops whatever its size, which a loss batch of 8 paid 8 times a step.
+        """
+        t = self.cfg.train
+        start = self.generator.get_state()
+        micros = to_device(index, self.device).split(self.micro_batch)
+        rows = self.rows.split(self.micro_batch)
+        per_call = max(1, VIEWS_PER_CALL // self.micro_batch)
+        for first in range(0, len(micros), per_call):
+            group = micros[first : first + per_call]
+            # record_function: named spans for benchmarks/profile_step.py (no-ops otherwise)
+            with record_function("step/views"):
+                self.generator.set_state(start)  # every call draws from the step's start
+                draws = Draws(
+                    self.generator, torch.cat(rows[first : first + per_call]), t.batch_size
+                )
+                views = self.views(self.images[torch.cat(group)], self.specs, draws)
+            for k, micro in enumerate(group):
+                part = slice(k * self.micro_batch, (k + 1) * self.micro_batch)
+                yield micro, [v[part] for v in views]
 
     @property
     def monitoring(self) -> bool:

@@ -150,6 +150,37 @@ def test_accumulation_and_images_seen(tiny, tmp_path):
         assert 1 <= r["head_rankme"] <= dim
 
 
+def test_micro_batches_share_one_view_call_and_train_to_the_same_weights(
+    tiny, tmp_path, monkeypatch
+):
+    """Under gradient accumulation the views of a step's micro-batches come from one call
+    (the per-call cost is paid once a step) and are bit for bit the views each
+    micro-batch would make alone: the weights end identical to one call per micro-batch."""
+    from ssl_bench import trainer
+
+    calls = []
+    original = ViewGenerator.__call__
+
+    def counted(self, images, specs, generator):
+        calls.append(len(images))
+        return original(self, images, specs, generator)
+
+    monkeypatch.setattr(ViewGenerator, "__call__", counted)
+    cfg = config(tiny, "byol", "--set", "train.accum_steps=4", "--no-eval")
+    cfg.train.knn_monitor = False
+    run(cfg, tmp_path / "grouped")
+    # 4 steps of 16 images, one call each (micro-batches of 4); the runner's FLOP count
+    # makes views once beforehand
+    assert calls[-4:] == [16] * 4 and 4 not in calls
+    calls.clear()
+    monkeypatch.setattr(trainer, "VIEWS_PER_CALL", 1)  # one call per micro-batch
+    run(cfg, tmp_path / "single")
+    assert calls[-16:] == [4] * 16
+    a, b = (_weights(tmp_path / f"{r}/checkpoints/last.pt") for r in ("grouped", "single"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+
+
 def test_baselines_without_training(tiny, tmp_path):
     summary = run(config(tiny, "random"), tmp_path / "random")
     assert summary["epochs"] == 0 and summary["images_seen"] == 0
