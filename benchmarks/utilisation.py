@@ -24,7 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ssl_bench.backbones import build_backbone
 from ssl_bench.config import ModelConfig
-from ssl_bench.flops import matmul_flops_per_s
+from ssl_bench.flops import measure_matmul_flops_per_s
 from ssl_bench.runtime import autocast, versions
 
 RESULTS = Path(__file__).parent / "results" / "utilisation.json"
@@ -93,7 +93,7 @@ def main() -> None:
     device = torch.device(args.device)
     rows = []
     for name in args.backbones.split(","):
-        peak = matmul_flops_per_s(device, args.precision)  # beside each, so noise hits both
+        peak = measure_matmul_flops_per_s(device, args.precision)  # beside each, so noise hits both
         r = measure(name, args.batch, args.size, device, args.precision, args.compile)
         r["matmul_peak_gflops_per_s"] = peak / 1e9
         r["utilisation"] = r["achieved_gflops_per_s"] / r["matmul_peak_gflops_per_s"]

@@ -8,6 +8,7 @@ training; what the speed issue calls the utilisation figure.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -50,7 +51,15 @@ def flops_per_image(
         set_rng_state(rng)
 
 
+@functools.cache
 def matmul_flops_per_s(device: torch.device, precision: str, size: int = 2048) -> float:
+    """:func:`measure_matmul_flops_per_s`, once per process, device and precision: the
+    peak is a property of the machine (about 2 s to measure on a slow CPU), and a sweep or
+    a test session runs many runs in one process."""
+    return measure_matmul_flops_per_s(device, precision, size)
+
+
+def measure_matmul_flops_per_s(device: torch.device, precision: str, size: int = 2048) -> float:
     """FLOP/s of a ``size``^2 matmul in the run's precision: the machine's practical peak."""
     dtype = torch.bfloat16 if uses_bf16(device, precision) else torch.float32
     # Constant operands: a matmul's speed does not depend on the values, and drawing

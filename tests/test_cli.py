@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 import yaml
 from PIL import Image
 
@@ -34,6 +35,11 @@ def assert_one_line_error(code, err, *needles):
         ),
         (["run", "simclr", "--config", "/nonexistent.yaml"], ["config file not found"]),
         (["run", "simclr", "--device", "tpu"], ["unknown device 'tpu'"]),
+        pytest.param(
+            ["run", "simclr", "--device", "cuda"],
+            ["device 'cuda' requested but CUDA is not available"],
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here"),
+        ),
     ],
 )
 def test_bad_input_before_any_work(run_cli, tmp_path, args, needles):
@@ -133,14 +139,9 @@ def test_resume_without_checkpoint(run_cli, tiny, tmp_path):
 
 @pytest.mark.e2e
 def test_console_entry_point_runs_a_baseline(tiny, tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "ssl_bench", "run", "pixels", *tiny, "--out", str(tmp_path / "px")],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
+    """A real process (the in-process tests cannot see what importing prints): it runs and
+    its stderr stays empty, so an error in a real process is the one line tested above."""
+    cmd = [sys.executable, "-m", "ssl_bench", "run", "pixels", *tiny, "--no-eval"]
+    done = subprocess.run([*cmd, "--out", str(tmp_path / "px")], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
     assert json.loads((tmp_path / "px/summary.json").read_text())["method"] == "pixels"
-    done = subprocess.run(
-        [sys.executable, "-m", "ssl_bench", "run", "nope"], capture_output=True, text=True
-    )
-    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr

@@ -248,7 +248,8 @@ def _torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.mark.e2e
 def test_torchrun_trains_one_run_and_rejects_bad_input(tmp_path):
     out = tmp_path / "run"
-    done = _torchrun("run", "simclr", *TINY, "--out", str(out), cwd=tmp_path)
+    knn_only = ["--set", "eval.evaluators=knn"]  # each rank imports only what kNN needs
+    done = _torchrun("run", "simclr", *TINY, *knn_only, "--out", str(out), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["batch_size_per_rank"] == 8
@@ -261,9 +262,6 @@ def test_torchrun_trains_one_run_and_rejects_bad_input(tmp_path):
     assert "ssl-bench: error: train.batch_size 15 is the global batch" in bad.stderr
     assert "divisible by the world size (2 processes)" in bad.stderr
     assert "/ssl_bench/" not in bad.stderr
-    gpu = _torchrun("run", "simclr", *TINY, "--device", "cuda", cwd=tmp_path)
-    assert gpu.returncode != 0 and "/ssl_bench/" not in gpu.stderr
-    assert "ssl-bench: error:" in gpu.stderr and "CUDA" in gpu.stderr
 
 
 @pytest.mark.e2e
