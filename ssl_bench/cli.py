@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ssl_bench.errors import UserError
-from ssl_bench.report.kinds import kinds
+from ssl_bench.report.kinds import kind_names
 from ssl_bench.study import STUDY
 
 EXIT_USER, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_BUG = 2, 3, 130, 1
@@ -220,7 +220,7 @@ def _parser() -> argparse.ArgumentParser:
         "loss/lr and monitor curves and a PCA of its test features",
     )
     rp.add_argument("-o", "--output", type=Path, required=True, help="markdown file to write")
-    rp.add_argument("--kind", help="section kind: " + ", ".join(kinds()))
+    rp.add_argument("--kind", help="section kind: " + ", ".join(kind_names()))
 
     st = sub.add_parser(
         "study",

@@ -72,12 +72,13 @@ def test_a_monitor_schedule_without_the_monitor_is_refused():
 
 def test_resolving_a_config_loads_no_evaluator_or_heavy_library():
     """Config sits below the evaluators (issue 17): resolving one, as --print-config does,
-    must not import faiss, scikit-learn or the evaluator."""
+    must not import faiss, scikit-learn or the evaluator; nor the CLI's parser the report
+    modules' matplotlib and pandas (2 s of every start on a slow CPU)."""
+    heavy = ("faiss", "sklearn", "ssl_bench.eval.evaluator", "matplotlib", "pandas")
     code = (
         "import sys; from ssl_bench.layering import resolve; resolve('byol'); resolve('dino', "
-        "set_items=['data.name=digits']); "
-        "print(sorted(m for m in ('faiss', 'sklearn', 'ssl_bench.eval.evaluator') "
-        "if m in sys.modules))"
+        "set_items=['data.name=digits']); from ssl_bench.cli import _parser; _parser(); "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -412,3 +412,10 @@ def test_every_experiment_files_report_builds_from_fake_runs(tmp_path, path):
     assert "**Protocol.**" in text and "| ---" not in text
     for arm in info.get("arms") or {}:
         assert arm in text, f"arm {arm} of {path} is missing from its report"
+
+
+def test_kind_names_listed_without_imports_are_the_registered_kinds():
+    from ssl_bench.registry import REPORTS
+    from ssl_bench.report.kinds import kind_names
+
+    assert kind_names() == sorted(REPORTS.names())
