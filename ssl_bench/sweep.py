@@ -285,7 +285,8 @@ def _swept(cfg: Config, threads: int) -> None:
 
 def _launch(spec: RunSpec, folder: Path, resume: bool) -> Outcome:
     """One run on ``spec.nproc`` processes: ``torchrun --standalone`` of ``ssl-bench run``
-    with the run's layers (a config file beside the run folder, its --set items)."""
+    with the run's layers (a config file beside the run folder, its --set items). What the
+    processes print is kept beside it too (``.NAME.log``): a failed rank's story."""
     import subprocess
     import sys
     import time
@@ -303,10 +304,13 @@ def _launch(spec: RunSpec, folder: Path, resume: bool) -> Outcome:
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    log = folder.parent / f".{spec.name}.log"
+    log.write_text(f"$ {' '.join(cmd)}\n{done.stdout}{done.stderr}")
     if done.returncode:
         errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
         last = (errors or done.stderr.splitlines() or ["no output"])[-1]
-        return Outcome(spec.name, "failed", seconds, f"torchrun exit {done.returncode}: {last}")
+        message = f"torchrun exit {done.returncode}: {last} (log: {log})"
+        return Outcome(spec.name, "failed", seconds, message)
     return Outcome(spec.name, "resumed" if resume else "done", seconds)
 
 

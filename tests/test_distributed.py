@@ -246,15 +246,7 @@ def _torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.e2e
-def test_torchrun_trains_one_run_and_rejects_bad_input(tmp_path):
-    out = tmp_path / "run"
-    knn_only = ["--set", "eval.evaluators=knn"]  # each rank imports only what kNN needs
-    done = _torchrun("run", "simclr", *TINY, *knn_only, "--out", str(out), cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["world_size"] == 2 and summary["batch_size_per_rank"] == 8
-    assert "kNN top-1" in done.stdout and done.stdout.count("kNN top-1") == 1  # rank 0 only
-
+def test_torchrun_rejects_bad_input_on_every_rank_before_any_waits(tmp_path):
     bad = _torchrun("run", "simclr", *TINY, "--batch-size", "15", cwd=tmp_path)
     assert bad.returncode != 0
     # Each rank says it in one line; torchrun then reports the failed child with its own
@@ -276,5 +268,9 @@ def test_a_sweep_launches_each_run_on_nproc_processes(run_cli, tmp_path):
     assert code == 0, out + err
     summary = json.loads((tmp_path / "runs/a-seed0/summary.json").read_text())
     assert summary["world_size"] == 2 and summary["config"]["train"]["seed"] == 0
+    assert summary["batch_size_per_rank"] == 8  # the global batch 16 over 2 ranks
+    log = (tmp_path / "runs/.a-seed0.log").read_text()  # what torchrun's processes printed
+    assert log.startswith("$ ") and "--nproc_per_node=2" in log.splitlines()[0]
+    assert log.count("kNN top-1") == 1  # one summary: only rank 0 prints
     code, _, err = run_cli("sweep", sweep, "--out", tmp_path / "runs2", "--jobs", "2")
     assert code != 0 and "nproc" in err
