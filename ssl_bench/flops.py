@@ -3,7 +3,8 @@
 
 ``utilisation`` = achieved FLOP/s (FLOPs per image x images per second) / the FLOP/s of a
 large square matmul in the run's precision on the same device, measured at the end of
-training; what the speed issue calls the utilisation figure.
+the first training in the process (later runs of a sweep reuse it); what the speed issue
+calls the utilisation figure.
 """
 
 from __future__ import annotations
