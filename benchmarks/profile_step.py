@@ -9,7 +9,8 @@ On CUDA (when present) the same spans are timed on the device too.
 
     python benchmarks/profile_step.py [--methods simclr,byol] [--steps 12] [--device cpu]
 
-Writes benchmarks/results/profile.md.
+Writes its table at the head of benchmarks/results/profile.md and keeps the lab notebook
+below it (the sections from the first ``## `` on).
 """
 
 from __future__ import annotations
@@ -134,8 +135,19 @@ def main() -> None:
         f" --batch-size {args.batch_size}" if args.batch_size else ""
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(to_markdown(rows, command))
+    args.out.write_text(replace_head(args.out, to_markdown(rows, command)))
     print(f"wrote {args.out}")
+
+
+def replace_head(path: Path, head: str) -> str:
+    """``head`` followed by the file's notebook: its sections from the first ``## `` on.
+
+    The file is both this script's latest table and the hand-written lab notebook below
+    it, so a new profile must not wipe the notebook.
+    """
+    old = path.read_text() if path.exists() else ""
+    cut = old.find("\n## ")
+    return head if cut < 0 else head + old[cut:]
 
 
 if __name__ == "__main__":
