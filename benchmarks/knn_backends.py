@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import time
 
-import faiss
 import torch
 import torch.nn.functional as F
 
+from ssl_bench.blas import import_faiss
 from ssl_bench.flops import matmul_flops_per_s
+
+faiss = import_faiss()
 
 
 def main(n_train: int = 50_000, n_query: int = 10_000, dim: int = 512, k: int = 20) -> None:

@@ -147,12 +147,13 @@ def git_sha() -> str | None:
 
 
 def versions() -> dict[str, str]:
-    import faiss
     import lightly
     import torchvision
 
     import ssl_bench
+    from ssl_bench.blas import import_faiss
 
+    faiss = import_faiss()
     return {
         "ssl_bench": ssl_bench.__version__,
         "python": platform.python_version(),

@@ -30,3 +30,26 @@ def test_faiss_knn_equals_brute_force():
     result = knn_eval(train, labels, query, q_labels, 5)
     assert result["k"] == 20 and result["T"] == 0.07 and result["top1"] > 0.8
     assert result["top5"] == 1.0
+
+
+def test_faiss_loads_its_openblas_with_the_kernels_for_this_cpu(monkeypatch):
+    import os
+    import sys
+
+    from ssl_bench import blas
+
+    for capability, core in [("AVX512", "SkylakeX"), ("AVX2", "Haswell"), ("DEFAULT", None)]:
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
+        assert blas.openblas_core() == core
+    monkeypatch.undo()
+
+    # A first import sets the core type from this CPU (where OpenBLAS should not decide)...
+    monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+    monkeypatch.delitem(sys.modules, "faiss", raising=False)
+    assert hasattr(blas.import_faiss(), "knn")
+    assert os.environ.get("OPENBLAS_CORETYPE") == blas.openblas_core()
+    # ... and never overrides a user's choice.
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Zen")
+    monkeypatch.delitem(sys.modules, "faiss", raising=False)
+    blas.import_faiss()
+    assert os.environ["OPENBLAS_CORETYPE"] == "Zen"
