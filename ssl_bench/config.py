@@ -53,6 +53,11 @@ class AugConfig:
     crop_min_scale: float = 0.08  # FACTS: crop scale (0.08, 1); datasets may override
     # (the `shapes` recipe uses 0.3: an 8% crop of a 32 px image often misses the object)
     crop_max_scale: float = 1.0
+    # Side of every training view (global and local crops) as a fraction of its declared
+    # side: 0.75 trains on 24 px views of 32 px images. Fewer pixels per step, and a
+    # random-resized crop shown smaller matches the object sizes of the whole test image
+    # (FixRes, Touvron et al. 2019). Evaluation always reads whole images at full size.
+    view_scale: float = 1.0
     flip: bool = True  # horizontal, at each method's own probability (0.5)
     # Geometric transforms the papers' views do not use, for data without an up or a
     # diagonal (``shapes``): the probability of an upside-down flip and of a transpose.
@@ -75,6 +80,10 @@ class AugConfig:
         _check(
             0 < lo <= hi <= 1,
             f"aug.crop_min_scale/crop_max_scale need 0 < min <= max <= 1, got {lo}, {hi}",
+        )
+        _check(
+            0 < self.view_scale <= 1,
+            f"aug.view_scale is a fraction of the view side in (0, 1], got {self.view_scale}",
         )
         for key in ("brightness", "contrast", "saturation"):
             _check(getattr(self, key) >= 0, f"aug.{key} must be >= 0")

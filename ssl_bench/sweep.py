@@ -408,7 +408,7 @@ def time_step(cfg: Config, repeats: int = 2) -> float:
 
     import torch
 
-    from ssl_bench.data.views import ViewGenerator, resolve_views
+    from ssl_bench.data.views import ViewGenerator, training_views
     from ssl_bench.method import DataInfo, build_method
     from ssl_bench.runtime import autocast, select_device
     from ssl_bench.trainer import VIEWS_PER_CALL
@@ -419,7 +419,7 @@ def time_step(cfg: Config, repeats: int = 2) -> float:
     method = build_method(cfg, info).to(device)
     if not method.trainable:
         return 0.0
-    specs = resolve_views(method.views(), cfg.aug, size)
+    specs = training_views(method.views(), cfg.aug, size)
     views = ViewGenerator([0.5] * 3, [0.25] * 3)
     gen = torch.Generator(device=device).manual_seed(0)
     micro = batch // accum

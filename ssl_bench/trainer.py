@@ -17,7 +17,7 @@ from ssl_bench import checkpoint, distributed
 from ssl_bench.config import Config
 from ssl_bench.data.sampler import epoch_batches, rank_rows, steps_per_epoch
 from ssl_bench.data.splits import DatasetSplits
-from ssl_bench.data.views import Draws, ViewGenerator, resolve_views
+from ssl_bench.data.views import Draws, ViewGenerator, training_views
 from ssl_bench.eval.collapse import embedding_std, rankme
 from ssl_bench.eval.features import extract_features
 from ssl_bench.eval.knn import knn_eval
@@ -77,7 +77,7 @@ class Trainer:
         self.targets = method.training_targets(data.pretrain_labels(cfg.data.use_unlabeled)).to(
             device
         )
-        self.specs = resolve_views(method.views(), cfg.aug, data.image_size)
+        self.specs = training_views(method.views(), cfg.aug, data.image_size)
         self.steps_per_epoch = steps_per_epoch(len(self.images), t.batch_size)
         self.total_steps = t.epochs * self.steps_per_epoch
         self.warmup_steps = round(cfg.optim.warmup_epochs * self.steps_per_epoch)

@@ -4,7 +4,14 @@ from helpers import HostSyncs
 
 from ssl_bench.config import AugConfig
 from ssl_bench.data import ops
-from ssl_bench.data.views import EVAL_VIEW, Draws, ViewGenerator, ViewSpec, resolve_views
+from ssl_bench.data.views import (
+    EVAL_VIEW,
+    Draws,
+    ViewGenerator,
+    ViewSpec,
+    resolve_views,
+    training_views,
+)
 from ssl_bench.errors import UserError
 
 
@@ -110,6 +117,21 @@ def test_vertical_flips_and_transposes_come_from_the_run_config():
 def test_vertical_flip_probability_is_validated():
     with pytest.raises(UserError, match=r"aug.vflip_p is a probability in \[0, 1\], got 1.5"):
         AugConfig(vflip_p=1.5).validate()
+
+
+def test_view_scale_shrinks_every_training_view():
+    specs = [ViewSpec(), ViewSpec(blur_p=0.1), ViewSpec(size=8)]  # two globals, one local
+    assert [s.size for s in training_views(specs, AugConfig(), 16)] == [16, 16, 8]
+    assert [s.size for s in training_views(specs, AugConfig(view_scale=0.75), 16)] == [12, 12, 6]
+    gen = ViewGenerator([0.5] * 3, [0.25] * 3)
+    made = gen(_images(), training_views(specs, AugConfig(view_scale=0.75), 16), torch.Generator())
+    assert [tuple(v.shape) for v in made] == [(8, 3, 12, 12)] * 2 + [(8, 3, 6, 6)]
+
+
+def test_view_scale_is_validated():
+    for bad in (0.0, 1.5):
+        with pytest.raises(UserError, match=r"aug.view_scale is a fraction .* in \(0, 1\]"):
+            AugConfig(view_scale=bad).validate()
 
 
 def test_views_on_an_accelerator_need_no_host_device_sync(monkeypatch):

@@ -61,6 +61,17 @@ EVAL_VIEW = ViewSpec(
 )
 
 
+def training_views(specs: Sequence[ViewSpec], aug: AugConfig, image_size: int) -> list[ViewSpec]:
+    """A method's training views: :func:`resolve_views`, each side times ``aug.view_scale``."""
+    scaled = [replace(s, size=view_side(aug.view_scale, s.size or image_size)) for s in specs]
+    return resolve_views(scaled, aug, image_size)
+
+
+def view_side(scale: float, side: int) -> int:
+    """The side of a view declared ``side`` px at ``aug.view_scale``, at least 4 px."""
+    return max(4, round(scale * side))
+
+
 def resolve_views(specs: Sequence[ViewSpec], aug: AugConfig, image_size: int) -> list[ViewSpec]:
     """Fill defaults from the run's config and apply its on/off switches."""
     out = []

@@ -16,11 +16,11 @@ from ssl_bench.registry import EVALUATORS
 def view_pairs(ctx: EvalContext, n: int = 1000) -> dict[str, tuple[Tensor, Tensor]]:
     """Features (pooled, and head if any) of two augmented views (the method's first two)
     of the first n test images, for alignment: kind -> (view 0, view 1)."""
-    from ssl_bench.data.views import resolve_views
+    from ssl_bench.data.views import training_views
     from ssl_bench.runtime import autocast
 
     method, cfg, device = ctx.method, ctx.cfg, ctx.device
-    specs = resolve_views(method.views(), cfg.aug, ctx.data.image_size)
+    specs = training_views(method.views(), cfg.aug, ctx.data.image_size)
     specs = (specs * 2)[:2]
     g = torch.Generator(device=device).manual_seed(cfg.train.seed)
     was = method.training

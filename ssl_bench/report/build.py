@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ssl_bench.data.views import view_side
 from ssl_bench.errors import UserError
 from ssl_bench.eval.names import in_order
 from ssl_bench.registry import EVALUATORS, REPORTS
@@ -57,13 +58,23 @@ def setup(folder: Path, df: pd.DataFrame) -> str:
     def values(column: str) -> str:
         return ", ".join(str(v) for v in sorted(df[column].dropna().unique()))
 
+    # Records from before aug.view_scale existed trained on views at the image size.
+    scales = sorted({s["config"].get("aug", {}).get("view_scale", 1.0) for s in summaries})
+    views = (
+        ""
+        if scales == [1.0]
+        else " (training views at "
+        + ", ".join(str(view_side(v, data["image_size"])) for v in scales)
+        + " px)"
+    )
     seeds = df.groupby("arm" if "arm" in df else "method")["seed"].nunique()
     per_row = str(seeds.min()) if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"
     k = df["eval.knn.k"].iloc[0] if "eval.knn.k" in df else 20
     t = df["eval.knn.T"].iloc[0] if "eval.knn.T" in df else 0.07
     return (
         f"**Setup.** Dataset `{values('dataset')}` ({data['train_size']} train / "
-        f"{data['val_size']} val / {data['test_size']} test images at {data['image_size']} px), "
+        f"{data['val_size']} val / {data['test_size']} test images at "
+        f"{data['image_size']} px{views}), "
         f"backbone `{values('backbone')}`, {values('epochs')} epochs, batch {values('batch_size')}"
         f"; {len(df)} runs, {per_row} seeds per row (seeds {values('seed')}); "
         f"device {first['device']}, {precision}.\n\n**Protocol.** {protocol(k, t)}"
