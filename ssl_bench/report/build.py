@@ -60,13 +60,8 @@ def setup(folder: Path, df: pd.DataFrame) -> str:
 
     # Records from before aug.view_scale existed trained on views at the image size.
     scales = sorted({s["config"].get("aug", {}).get("view_scale", 1.0) for s in summaries})
-    views = (
-        ""
-        if scales == [1.0]
-        else " (training views at "
-        + ", ".join(str(view_side(v, data["image_size"])) for v in scales)
-        + " px)"
-    )
+    sides = ", ".join(str(view_side(v, data["image_size"])) for v in scales)
+    views = "" if scales == [1.0] else f" (training views at {sides} px)"
     seeds = df.groupby("arm" if "arm" in df else "method")["seed"].nunique()
     per_row = str(seeds.min()) if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"
     k = df["eval.knn.k"].iloc[0] if "eval.knn.k" in df else 20
