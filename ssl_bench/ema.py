@@ -43,6 +43,16 @@ def momentum(step: int, total_steps: int, base: float, schedule: str = "cosine")
     return cosine(step, total_steps, base, 1.0)
 
 
+def scaled_momentum(base: float, batch_size: int, reference_batch: int) -> float:
+    """The EMA scaling rule (Busbridge et al. 2023, "How to Scale Your EMA"): ``base`` holds
+    at ``reference_batch``; at ``kappa = batch_size / reference_batch`` times that batch the
+    rate is ``base ** kappa``, so the target moves as far per epoch (per image seen) at any
+    batch. ``reference_batch`` 0 turns the rule off."""
+    if reference_batch <= 0:
+        return base
+    return base ** (batch_size / reference_batch)
+
+
 @torch.no_grad()
 def ema_update(pairs: Iterable[tuple[nn.Module, nn.Module]], tau: float) -> None:
     """Move each (student, teacher) pair's teacher towards its student at rate ``tau``."""

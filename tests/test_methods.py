@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from helpers import views_for
 
+from ssl_bench.errors import UserError
 from ssl_bench.layering import resolve
 from ssl_bench.method import DataInfo, build_method
 from ssl_bench.registry import METHODS
@@ -197,3 +198,23 @@ def test_simsiam_without_stop_gradient_lets_both_sides_pull():
     g_on = sum(p.grad.abs().sum() for p in on.projection_head.parameters())
     g_off = sum(p.grad.abs().sum() for p in off.projection_head.parameters())
     assert g_off > g_on  # the target side now also carries gradient
+
+
+def test_byol_ema_scaling_rule_keeps_the_target_moving_as_far_per_epoch():
+    # Busbridge et al. 2023: kappa times the batch -> tau ** kappa, so kappa fewer
+    # updates decay the target's memory of the online network by the same factor.
+    rule = "method.momentum_batch=64"
+    same, _ = make("byol", rule)  # batch 64 = momentum_batch: tau as given
+    assert same.momentum(0, 100) == 0.99
+    big, _ = make("byol", rule, "train.batch_size=256")
+    assert big.momentum(0, 100) == pytest.approx(0.99**4)
+    off, _ = make("byol", "train.batch_size=256")  # default: no rule
+    assert off.momentum(0, 100) == 0.99
+    cosine, _ = make("byol", rule, "train.batch_size=256", "method.momentum_schedule=cosine")
+    assert cosine.momentum(0, 100) == pytest.approx(0.99**4)
+    assert cosine.momentum(100, 100) == pytest.approx(1.0)
+
+
+def test_byol_rejects_a_negative_momentum_batch():
+    with pytest.raises(UserError, match="method.momentum_batch must be >= 0"):
+        make("byol", "method.momentum_batch=-1")
