@@ -5,11 +5,12 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 import yaml
 
 from ssl_bench.eval.collapse import alignment, embedding_std, rankme, uniformity
 from ssl_bench.eval.linear import linear_probe, low_shot_indices, select_weight_decay
-from ssl_bench.eval.segmentation import confusion, miou
+from ssl_bench.eval.segmentation import confusion, miou, seg_probe, upsampling_matrix
 
 
 def _blobs(n, d=16, classes=4, seed=0, spread=0.3):
@@ -64,6 +65,25 @@ def test_miou_hand_computed():
     value, iou = miou(conf)
     torch.testing.assert_close(iou, torch.tensor([3 / 6, 3 / 5, 1 / 2], dtype=torch.float64))
     assert value == pytest.approx((0.5 + 0.6 + 0.5) / 3)
+
+
+def test_the_seg_probes_upsampling_matrix_is_bilinear_interpolation():
+    # The probe upsamples its logits by one matmul; it must be F.interpolate's function.
+    maps = torch.randn(6, 11, 4, 3)
+    up = upsampling_matrix(4, 3, (32, 24))
+    expected = F.interpolate(maps, size=(32, 24), mode="bilinear", align_corners=False)
+    torch.testing.assert_close((maps.flatten(2) @ up).view(6, 11, 32, 24), expected)
+
+
+def test_seg_probe_segments_features_that_carry_the_masks():
+    # Spatial features that say, at each of 4x4 cells, which class covers it: the probe
+    # must paint the upsampled 16x16 masks far better than the background-only guess.
+    g = torch.Generator().manual_seed(0)
+    cells = torch.randint(0, 3, (96, 4, 4), generator=g)
+    masks = cells.repeat_interleave(4, 1).repeat_interleave(4, 2).to(torch.uint8)
+    feats = F.one_hot(cells, 3).permute(0, 3, 1, 2).float() + 0.1 * torch.randn(96, 3, 4, 4)
+    res = seg_probe(feats[:64], masks[:64], feats[64:], masks[64:], 3, epochs=30, lr=0.05)
+    assert res["miou"] > 0.8 and res["pixel_acc"] > 0.9
 
 
 def test_rankme_of_rank_r_matrix():

@@ -3,6 +3,10 @@
 Frozen features (N, D, h, w) -> BatchNorm -> 1x1 conv to class logits -> bilinear
 upsampling to the mask size, trained with cross-entropy on the training masks. Mask
 values: 0 = background, c + 1 = object of class c, 255 = ignored (e.g. Pets' borders).
+
+The upsampling is linear, so it runs as one matmul with a fixed matrix
+(:func:`upsampling_matrix`): on CPU ``F.interpolate``'s backward cost more than the rest
+of a probe step together. The same function, float sums in another order.
 """
 
 from __future__ import annotations
@@ -14,16 +18,23 @@ from torch import Tensor, nn
 IGNORE = 255
 
 
+def upsampling_matrix(h: int, w: int, size: tuple[int, int]) -> Tensor:
+    """(h*w, H*W): bilinear upsampling (align_corners=False) of an h x w map to ``size``
+    as a matrix; row j is the upsampled one-hot map of position j."""
+    basis = torch.eye(h * w).reshape(h * w, 1, h, w)
+    return F.interpolate(basis, size=size, mode="bilinear", align_corners=False).flatten(1)
+
+
 class SegProbe(nn.Module):
     def __init__(self, dim: int, num_classes: int) -> None:
         super().__init__()
         self.bn = nn.BatchNorm2d(dim)
         self.conv = nn.Conv2d(dim, num_classes, kernel_size=1)
 
-    def forward(self, feats: Tensor, size: tuple[int, int]) -> Tensor:
-        """(B, D, h, w) -> logits (B, C, H, W)."""
-        logits = self.conv(self.bn(feats.float()))
-        return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+    def forward(self, feats: Tensor, up: Tensor) -> Tensor:
+        """(B, D, h, w) features and the (h*w, H*W) upsampling -> logits (B, C, H*W)."""
+        logits = self.conv(self.bn(feats.float())).flatten(2)  # (B, C, h*w)
+        return logits @ up  # class-major: cross-entropy's softmax is fastest over dim 1
 
 
 def confusion(pred: Tensor, target: Tensor, num_classes: int) -> Tensor:
@@ -59,7 +70,8 @@ def seg_probe(
     torch.manual_seed(seed)
     probe = SegProbe(train_feats.shape[1], num_classes).to(device)
     opt = torch.optim.AdamW(probe.parameters(), lr=lr, weight_decay=1e-4)
-    size = tuple(train_masks.shape[-2:])
+    h, w = train_feats.shape[-2:]
+    up = upsampling_matrix(h, w, tuple(train_masks.shape[-2:])).to(device)
     g = torch.Generator().manual_seed(seed)
     steps = epochs * max(1, len(train_feats) // batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
@@ -68,8 +80,9 @@ def seg_probe(
         for idx in torch.randperm(len(train_feats), generator=g).split(batch_size):
             if len(idx) < 2:  # BatchNorm needs two samples
                 continue
-            logits = probe(train_feats[idx].to(device), size)
-            loss = F.cross_entropy(logits, train_masks[idx].to(device).long(), ignore_index=IGNORE)
+            logits = probe(train_feats[idx].to(device), up)  # (B, C, H*W)
+            target = train_masks[idx].to(device).flatten(1).long()  # (B, H*W)
+            loss = F.cross_entropy(logits, target, ignore_index=IGNORE)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -78,8 +91,9 @@ def seg_probe(
     conf = torch.zeros(num_classes, num_classes, dtype=torch.long)
     with torch.no_grad():
         for i in range(0, len(test_feats), batch_size):
-            pred = probe(test_feats[i : i + batch_size].to(device), size).argmax(1).cpu()
-            conf += confusion(pred, test_masks[i : i + batch_size], num_classes)
+            logits = probe(test_feats[i : i + batch_size].to(device), up)  # (B, C, H*W)
+            pred = logits.max(1).indices.cpu()  # = argmax(1), ~10x faster over dim 1 on CPU
+            conf += confusion(pred, test_masks[i : i + batch_size].flatten(1), num_classes)
     mean_iou, iou = miou(conf)
     valid = conf.sum().item()
     return {
