@@ -24,7 +24,7 @@ def test_grid_times_arms_times_seeds_with_names(tmp_path):
         tmp_path,
         "base: {method: simclr, train: {epochs: 3}}\n"
         "grid: {train.batch_size: [32, 64]}\n"
-        "arms: {full: {}, no_blur: {aug.blur: false}}\n"
+        "arms: {full: {}, no_flip: {aug.flip: false}}\n"
         "seeds: [0, 1]\n",
     )
     runs = plan(path)
@@ -33,14 +33,14 @@ def test_grid_times_arms_times_seeds_with_names(tmp_path):
         "full-batch_size=32-seed1",
         "full-batch_size=64-seed0",
         "full-batch_size=64-seed1",
-        "no_blur-batch_size=32-seed0",
-        "no_blur-batch_size=32-seed1",
-        "no_blur-batch_size=64-seed0",
-        "no_blur-batch_size=64-seed1",
+        "no_flip-batch_size=32-seed0",
+        "no_flip-batch_size=32-seed1",
+        "no_flip-batch_size=64-seed0",
+        "no_flip-batch_size=64-seed1",
     ]
     last = runs[-1].config
     assert last.train.batch_size == 64 and last.train.seed == 1 and last.train.epochs == 3
-    assert last.aug.blur is False and runs[0].config.aug.blur is True
+    assert last.aug.flip is False and runs[0].config.aug.flip is True
 
 
 def test_set_applies_to_every_run_last(tmp_path):
