@@ -241,9 +241,9 @@ def main() -> None:
         f"{1 / ref_share:.2f}x the lightly-style loop, the most any loop can reach"
     )
     print(
-        f"(d) ssl-bench at its defaults (24 px training views; bf16 where the CPU multiplies "
-        f"it natively) / the lightly-style loop = {defaults_ratio:.2f}x: less work per "
-        f"image, not a faster loop"
+        f"(d) ssl-bench at its defaults (the dataset recipe's view size; bf16 where the CPU "
+        f"multiplies it natively) / the lightly-style loop = {defaults_ratio:.2f}x: less "
+        f"work per image, not a faster loop"
     )
 
     result = {
