@@ -99,3 +99,19 @@ def test_shapes_easy_centres_the_objects():
     assert default.factors["centre_x"].max() > 0.6
     data = load_dataset(DataConfig(name="shapes_easy", train_size=40, val_size=20, test_size=20))
     assert data.name == "shapes_easy" and data.has_masks and data.num_classes == len(SHAPES)
+
+
+def test_shapes_noisy_is_shapes_with_the_same_noise_in_every_image():
+    from ssl_bench.data.shapes import NOISY, NOISY_SD
+
+    noisy, plain = generate(200, 32, seed=0, style=NOISY), generate(200, 32, seed=0)
+    assert torch.equal(noisy.labels, plain.labels) and torch.equal(noisy.masks, plain.masks)
+    assert torch.all(noisy.factors["noise"] == NOISY_SD)  # one level: not a per-image factor
+    # On the plain background (grey 40) the noise is N(0, sd^2), clamped at 0 and rounded.
+    background = ((plain.masks == 0)[:, None] & (plain.images == 40)).expand_as(plain.images)
+    seen = noisy.images[background].float()
+    z = torch.randn(1_000_000, generator=torch.Generator().manual_seed(1))
+    expected = (40 + NOISY_SD * z).clamp(0, 255).round()
+    assert abs(seen.mean() - expected.mean()) < 1.0 and abs(seen.std() - expected.std()) < 1.0
+    data = load_dataset(DataConfig(name="shapes_noisy", train_size=40, val_size=20, test_size=20))
+    assert data.name == "shapes_noisy" and data.has_masks and data.num_classes == len(SHAPES)
