@@ -13,13 +13,10 @@ benchmarks/results/recipes.md marked [preload] ran with.
 from dataclasses import replace
 
 from ssl_bench.data import shapes
-from ssl_bench.registry import DATASETS
 
 
 def reg(name, style):
-    DATASETS.register(
-        name, name, has_masks=True, has_captions=True, prompts=shapes.prompts, recipe=shapes.RECIPE
-    )(lambda cfg, n=name, st=style: shapes._load(cfg, n, st))
+    shapes._register(name, name, style)
 
 
 # Every variant below was screened as `shapes` with some nuisances changed, when `shapes`

@@ -318,18 +318,6 @@ def _load(cfg: DataConfig, name: str = "shapes", style: Style = Style()) -> Data
     return DatasetSplits(name, list(SHAPES), train, val, test)
 
 
-def _load_easy(cfg: DataConfig) -> DatasetSplits:
-    return _load(cfg, "shapes_easy", EASY)
-
-
-def _load_hard(cfg: DataConfig) -> DatasetSplits:
-    return _load(cfg, "shapes_hard", HARD)
-
-
-def _load_noisy(cfg: DataConfig) -> DatasetSplits:
-    return _load(cfg, "shapes_noisy", NOISY)
-
-
 # Views suited to this dataset (SimCLR's colour strength 1.0 with a full hue turn):
 # hue is a nuisance here by construction, and with BYOL's milder (0.4, 0.4, 0.2, 0.1)
 # jitter both SimCLR and BYOL kept matching the object's colour instead of its shape.
@@ -367,38 +355,32 @@ def prompts(shape: str) -> list[str]:
     ]
 
 
-DATASETS.register(
+def _register(name: str, description: str, style: Style) -> None:
+    """One generated dataset: the same classes, masks, captions, prompts and views, in
+    the nuisance ranges of ``style``."""
+    DATASETS.register(
+        name, description, has_masks=True, has_captions=True, prompts=prompts, recipe=RECIPE
+    )(lambda cfg: _load(cfg, name, style))
+
+
+_register(
     "shapes",
     "embedded generated dataset: 10 shape classes, colour/pose vary on one plain dark "
     "background, masks + captions",
-    has_masks=True,
-    has_captions=True,
-    prompts=prompts,
-    recipe=RECIPE,
-)(_load)
-DATASETS.register(
+    Style(),
+)
+_register(
     "shapes_hard",
     "shapes with smaller objects on dark-or-light patterned backgrounds and pixel noise: "
     "raw pixels score 26% kNN, but BYOL and DINO learn nothing within a CPU budget",
-    has_masks=True,
-    has_captions=True,
-    prompts=prompts,
-    recipe=RECIPE,
-)(_load_hard)
-DATASETS.register(
-    "shapes_easy",
-    "shapes with centred objects: a testbed where shape is what views share",
-    has_masks=True,
-    has_captions=True,
-    prompts=prompts,
-    recipe=RECIPE,
-)(_load_easy)
-DATASETS.register(
+    HARD,
+)
+_register(
+    "shapes_easy", "shapes with centred objects: a testbed where shape is what views share", EASY
+)
+_register(
     "shapes_noisy",
     "shapes with pixel noise of sd 60 grey levels in every image: raw pixels score 29% kNN "
     "(50% on shapes); BYOL and DINO need ~1.5x their epochs",
-    has_masks=True,
-    has_captions=True,
-    prompts=prompts,
-    recipe=RECIPE,
-)(_load_noisy)
+    NOISY,
+)
