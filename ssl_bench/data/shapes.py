@@ -306,7 +306,7 @@ def generate(n: int, size: int = 32, seed: int = 0, style: Style = Style()) -> S
     )
 
 
-def _load(cfg: DataConfig, name: str = "shapes", style: Style = Style()) -> DatasetSplits:
+def _load(cfg: DataConfig, name: str, style: Style) -> DatasetSplits:
     size, s = cfg.image_size, cfg.split_seed
     # Disjoint generator streams per split: seed 3s, 3s + 1, 3s + 2.
     train = generate(cfg.train_size, size, 3 * s, style)
@@ -380,7 +380,7 @@ _register(
 )
 _register(
     "shapes_noisy",
-    "shapes with pixel noise of sd 60 grey levels in every image: raw pixels score 29% kNN "
-    "(50% on shapes); BYOL and DINO need ~1.5x their epochs",
+    f"shapes with pixel noise of sd {NOISY_SD:.0f} grey levels in every image: raw pixels "
+    "score 29% kNN (50% on shapes); BYOL and DINO need ~1.5x their epochs",
     NOISY,
 )
