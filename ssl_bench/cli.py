@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("method", help="method or baseline name (see `ssl-bench list`)")
     r.add_argument("--config", metavar="FILE", help="YAML file with config sections")
-    r.add_argument("--dataset", help="dataset name (default: shapes, generated offline)")
+    r.add_argument("--dataset", help="dataset name (default: shapes_noisy, generated offline)")
     r.add_argument("--data-dir", help="folder holding a real dataset")
     r.add_argument(
         "--download",
@@ -115,7 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--backbone", help="with --weights: the file's backbone (see `ssl-bench list`)")
     ev.add_argument(
         "--dataset",
-        help="with --weights: dataset to evaluate on (default: shapes, or the exported run's)",
+        help="with --weights: dataset to evaluate on (default: shapes_noisy, or the exported "
+        "run's)",
     )
     ev.add_argument("--data-dir", help="with --weights: folder holding a real dataset")
     ev.add_argument(

@@ -20,7 +20,9 @@ from ssl_bench.eval.names import parse_only
 
 @dataclass
 class DataConfig:
-    name: str = "shapes"
+    # `shapes_noisy` since 2026-12-06: on `shapes` raw pixels reach 50% kNN, so a method
+    # could match pixels and look like it learned (ssl_bench/data/shapes.py).
+    name: str = "shapes_noisy"
     data_dir: str | None = None  # where real datasets live; never downloaded unless `download`
     download: bool = False  # explicit opt-in to fetch a real dataset into data_dir
     image_size: int = 32
@@ -74,6 +76,11 @@ class AugConfig:
     blur_sigma_max: float = 2.0
     blur_kernel: int = 0  # 0 = about 10% of the view size, odd (BYOL: 23 px at 224 px)
     solarize: bool = True
+    # Std of Gaussian pixel noise added to every view on its own draw, in [0, 1] units of
+    # the pixel range (0: off, as in the papers). For data whose images carry fixed pixel
+    # noise (`shapes_noisy`): two crops of one image share that noise where they overlap,
+    # so matching it is a shortcut; fresh noise per view makes noise something to ignore.
+    noise_sd: float = 0.0
 
     def validate(self) -> None:
         lo, hi = self.crop_min_scale, self.crop_max_scale
@@ -84,6 +91,10 @@ class AugConfig:
         _check(
             0 < self.view_scale <= 1,
             f"aug.view_scale is a fraction of the view side in (0, 1], got {self.view_scale}",
+        )
+        _check(
+            0 <= self.noise_sd <= 1,
+            f"aug.noise_sd is a std in [0, 1] pixel units, got {self.noise_sd}",
         )
         for key in ("brightness", "contrast", "saturation"):
             _check(getattr(self, key) >= 0, f"aug.{key} must be >= 0")

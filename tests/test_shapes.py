@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from ssl_bench.config import DataConfig
@@ -115,3 +116,17 @@ def test_shapes_noisy_is_shapes_with_the_same_noise_in_every_image():
     assert abs(seen.mean() - expected.mean()) < 1.0 and abs(seen.std() - expected.std()) < 1.0
     data = load_dataset(DataConfig(name="shapes_noisy", train_size=40, val_size=20, test_size=20))
     assert data.name == "shapes_noisy" and data.has_masks and data.num_classes == len(SHAPES)
+
+
+def test_the_default_dataset_is_shapes_noisy_with_fresh_noise_in_its_views():
+    """Its images' noise is fixed, so two crops share it; its recipe adds noise of the same
+    strength to every view (aug.noise_sd, in [0, 1] units), `shapes`' recipe adds none."""
+    from ssl_bench.data.shapes import NOISY_SD
+    from ssl_bench.layering import resolve
+
+    cfg = resolve("byol")
+    assert cfg.data.name == "shapes_noisy" and cfg.aug.noise_sd == pytest.approx(
+        NOISY_SD / 255, abs=1e-3
+    )
+    assert cfg.aug.hue == 0.5 and cfg.aug.view_scale == 0.75 and not cfg.aug.blur  # shapes' views
+    assert resolve("byol", set_items=["data.name=shapes"]).aug.noise_sd == 0

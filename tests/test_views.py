@@ -134,6 +134,23 @@ def test_view_scale_is_validated():
             AugConfig(view_scale=bad).validate()
 
 
+def test_pixel_noise_is_fresh_in_every_view_and_validated():
+    gen = ViewGenerator([0.0] * 3, [1.0] * 3)
+    plain = {"crop": False, "flip": False, "color_jitter": False, "grayscale": False}
+    plain |= {"blur": False, "solarize": False}
+    x = torch.full((64, 3, 16, 16), 128, dtype=torch.uint8)  # mid-grey: no clipping
+    specs = resolve_views([ViewSpec(), ViewSpec()], AugConfig(**plain, noise_sd=0.1), 16)
+    a, b = gen(x, specs, torch.Generator().manual_seed(0))
+    for view in (a, b):  # unbiased, with the asked std
+        assert abs(view.mean().item() - 128 / 255) < 0.002
+        assert abs(view.std().item() - 0.1) < 0.002
+    assert abs(torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1].item()) < 0.02
+    (clean,) = gen(x, resolve_views([ViewSpec()], AugConfig(**plain), 16), torch.Generator())
+    assert torch.equal(clean, x.float() / 255)  # off by default
+    with pytest.raises(UserError, match=r"aug.noise_sd is a std in \[0, 1\] pixel units"):
+        AugConfig(noise_sd=-0.1).validate()
+
+
 def test_views_on_an_accelerator_need_no_host_device_sync(monkeypatch):
     """Data-dependent ops and tensors made from host data make the host wait for the
     device. The accelerator path of the views must have none: checked on the CPU by

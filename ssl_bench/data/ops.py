@@ -256,6 +256,14 @@ def solarize(x: Tensor, mask: Tensor, threshold: float = 0.5) -> Tensor:
     return torch.where(mask[:, None, None, None] & (x >= threshold), 1 - x, x)
 
 
+def add_noise(x: Tensor, sd: float, u: Tensor) -> Tensor:
+    """Gaussian pixel noise of std ``sd`` (in [0, 1] units), clipped to [0, 1]; ``u`` (B, 3,
+    s, s) uniform draws, turned normal by the inverse CDF so that the views' one stream of
+    uniform numbers (:class:`~ssl_bench.data.views.Draws`) serves every transform."""
+    z = torch.special.ndtri(u.clamp(1e-6, 1 - 1e-6))  # (B, 3, s, s) standard normal
+    return (x + sd * z).clamp(0, 1)
+
+
 def normalize(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
     """Per-channel standardisation; ``mean``/``std`` (3,)."""
     return (x - mean[None, :, None, None]) / std[None, :, None, None]

@@ -47,6 +47,7 @@ class ViewSpec:
     blur_sigma: tuple[float, float] = (0.1, 2.0)
     blur_kernel: int = 0  # 0 = odd size of about 10% of the view side
     solarize_p: float = 0.0
+    noise_sd: float = 0.0  # from aug.noise_sd
 
 
 # The view a probe or a kNN sees: the whole image, no randomness.
@@ -90,6 +91,7 @@ def resolve_views(specs: Sequence[ViewSpec], aug: AugConfig, image_size: int) ->
             blur_kernel=kernel,
             vflip_p=aug.vflip_p,
             transpose_p=aug.transpose_p,
+            noise_sd=aug.noise_sd,
         )
         if not aug.crop:  # the whole image, resized to the view size
             s = replace(s, crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0))
@@ -214,6 +216,8 @@ class ViewGenerator:
             lo_s, hi_s = spec.blur_sigma
             sigma = lo_s + (hi_s - lo_s) * rand()
             x = ops.gaussian_blur(x, sigma, spec.blur_kernel, coin(spec.blur_p))
+        if spec.noise_sd > 0:
+            x = ops.add_noise(x, spec.noise_sd, rand(3, spec.size, spec.size))
         if spec.solarize_p > 0:
             x = ops.solarize(x, coin(spec.solarize_p))
         return ops.normalize(x, self._constant(self.mean, dev), self._constant(self.std, dev))
