@@ -230,10 +230,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the sweeps of experiments/{"
         + ",".join(STUDY)
         + "}.yaml into RUNS/<name> (resumable; finished runs are skipped) and write one "
-        "report answering the course questions. 20-130 minutes per sweep, about 5.5 h in all "
-        "on 2 CPU cores (334 min measured on 2026-12-03/04; docs/studies.md lists each "
-        "sweep's time). A run that an earlier sweep already trained with the same config is "
-        "copied from there and only evaluated (--no-reuse to train it again).",
+        "report answering the course questions. 10-130 minutes per sweep on 2 CPU cores, "
+        "3-5 h in all (docs/studies.md lists each sweep's measured time). A run that an "
+        "earlier sweep already trained with the same config is copied from there and only "
+        "evaluated (--no-reuse to train it again).",
     )
     st.add_argument("--experiments", type=Path, default=Path("experiments"))
     st.add_argument("--runs", type=Path, default=Path("runs"), help="default: runs")
