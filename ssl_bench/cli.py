@@ -231,7 +231,7 @@ def _parser() -> argparse.ArgumentParser:
         + ",".join(STUDY)
         + "}.yaml into RUNS/<name> (resumable; finished runs are skipped) and write one "
         "report answering the course questions. 10-130 minutes per sweep on 2 CPU cores, "
-        "3-5 h in all (docs/studies.md lists each sweep's measured time). A run that an "
+        "2.5-5 h in all (docs/studies.md lists each sweep's measured time). A run that an "
         "earlier sweep already trained with the same config is copied from there and only "
         "evaluated (--no-reuse to train it again).",
     )
