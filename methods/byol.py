@@ -69,6 +69,12 @@ RECIPE = {
     # 55.9 kNN, 83.4 / 86.0 / 80.1 linear, 139-169 s): 20 epochs gain ~6 kNN points but run
     # past the 3-minute budget of a default run on CPUs without bf16.
     "train": {"epochs": 16, "batch_size": 64},
+    # No solarisation (the paper solarises the second view with p 0.2): on `shapes_noisy`
+    # BYOL without it gained +3.7 +- 2.5 kNN points paired over 6 seeds, every seed up
+    # (linear +3.1 +- 2.8; fp32 AMD EPYC, benchmarks/results/recipes.md, 2026-12-07), and
+    # without colour jitter solarisation cost it 8.3. A paper-faithful run at GPU scale
+    # sets `--set aug.solarize=true`.
+    "aug": {"solarize": False},
 }
 
 
