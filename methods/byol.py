@@ -71,9 +71,8 @@ RECIPE = {
     "train": {"epochs": 16, "batch_size": 64},
     # No solarisation (the paper solarises the second view with p 0.2): on `shapes_noisy`
     # BYOL without it gained +3.7 +- 2.5 kNN points paired over 6 seeds, every seed up
-    # (linear +3.1 +- 2.8; fp32 AMD EPYC, benchmarks/results/recipes.md, 2026-12-07), and
-    # without colour jitter solarisation cost it 8.3. A paper-faithful run at GPU scale
-    # sets `--set aug.solarize=true`.
+    # (linear +3.1 +- 2.8; fp32 AMD EPYC, benchmarks/results/recipes.md, 2026-12-07). A
+    # paper-faithful run at GPU scale sets `--set aug.solarize=true`.
     "aug": {"solarize": False},
 }
 
