@@ -28,20 +28,6 @@ def test_dataset_recipe_sits_under_method_and_file():
     assert override.aug.hue == 0.2
 
 
-def test_byol_recipe_drops_solarisation_and_a_flag_restores_it():
-    """BYOL's CPU recipe turns the paper's solarisation of its second view off (it cost
-    BYOL kNN points on `shapes_noisy`, recipes.md 2026-12-07); DINO keeps it."""
-    from ssl_bench.data.views import resolve_views
-    from ssl_bench.registry import METHODS
-
-    BYOL = METHODS.get("byol").factory
-    byol = resolve("byol")
-    assert not byol.aug.solarize and resolve("dino").aug.solarize
-    assert [v.solarize_p for v in resolve_views(BYOL.views(None), byol.aug, 32)] == [0, 0]
-    paper = resolve("byol", set_items=["aug.solarize=true"])
-    assert [v.solarize_p for v in resolve_views(BYOL.views(None), paper.aug, 32)] == [0, 0.2]
-
-
 @pytest.mark.parametrize("path", SWEEPS, ids=[p.name for p in SWEEPS])
 def test_sweep_file_plans(path):
     runs = plan(path)

@@ -218,3 +218,17 @@ def test_byol_ema_scaling_rule_keeps_the_target_moving_as_far_per_epoch():
 def test_byol_rejects_a_negative_momentum_batch():
     with pytest.raises(UserError, match="method.momentum_batch must be >= 0"):
         make("byol", "method.momentum_batch=-1")
+
+
+def test_byol_recipe_drops_solarisation_and_a_flag_restores_it():
+    """BYOL's CPU recipe turns the paper's solarisation of its second view off (it cost
+    BYOL kNN points on `shapes_noisy`, recipes.md 2026-12-07); DINO keeps it."""
+    from ssl_bench.data.views import training_views
+
+    def solarize_p(name, *sets):
+        method, cfg = make(name, *sets)
+        return [v.solarize_p for v in training_views(method.views(), cfg.aug, 16)]
+
+    assert solarize_p("byol") == [0, 0]
+    assert solarize_p("byol", "aug.solarize=true") == [0, 0.2]
+    assert 0.2 in solarize_p("dino")
